@@ -1,0 +1,266 @@
+/*
+ * sluice/operator.h - the operator interface: what every built-in operator is
+ * written against, and the ABI a plugin .so implements.
+ *
+ * Model (GStreamer elements, SPA nodes): an operator type is described by a
+ * constant sl_operator descriptor - its name, inputs, output ports, a table of
+ * parameters and a table of callbacks. The engine creates one instance per
+ * unit of parallelism and drives it: init once, then process(batch) for each
+ * batch that reaches one of its inputs (sources are asked to produce instead),
+ * on_timer when a timer it set is due, finish at end of stream, destroy last.
+ * An instance talks back to the engine only through the host services table
+ * (ctx->host): emit an event on a port, read its parameters, log, set timers.
+ *
+ * Threads: init and destroy run on the engine's main thread; every other
+ * callback of one instance runs on that instance's stage thread, never two at
+ * once. Instances of one operator share nothing unless the operator makes
+ * them (and then it synchronises).
+ *
+ * ABI rules: sl_operator and sl_host begin with a version and their size and
+ * only ever grow at the end; sl_param tables are walked with the stride the
+ * descriptor declares. A plugin built for another SL_ABI_VERSION is refused.
+ */
+#ifndef SLUICE_OPERATOR_H
+#define SLUICE_OPERATOR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/msgpack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_ABI_VERSION 1u
+
+/* Status on the data path (process, produce, on_timer, finish). */
+enum {
+    SL_OK = 0,     /* carry on */
+    SL_EOS = 1,    /* produce: this source has no more events */
+    SL_IDLE = 2,   /* produce: nothing was available now; call again */
+    SL_ERROR = -1  /* stop the pipeline; the operator has logged why */
+};
+
+/* --------------------------------------------------------------- batches */
+
+/*
+ * A batch of events as an operator sees it: `count` msgpack events laid back
+ * to back in `data`; event i spans [ends[i-1], ends[i]) (ends[-1] = 0).
+ * Borrowed: valid only during the callback it is passed to.
+ */
+typedef struct sl_batch {
+    const uint8_t *data;
+    const uint32_t *ends;
+    uint32_t count;
+    int64_t watermark; /* event-time watermark in ns, INT64_MIN when unknown */
+} sl_batch;
+
+/* Start and length of event i of b. */
+static inline const uint8_t *sl_batch_event(const sl_batch *b, uint32_t i, size_t *len)
+{
+    uint32_t start = i ? b->ends[i - 1] : 0;
+    *len = b->ends[i] - start;
+    return b->data + start;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+typedef enum sl_param_type {
+    SL_PARAM_STRING,   /* any scalar, as text */
+    SL_PARAM_INT,      /* signed 64-bit integer */
+    SL_PARAM_DOUBLE,   /* number */
+    SL_PARAM_BOOL,     /* true/false/yes/no/on/off */
+    SL_PARAM_DURATION, /* 250ms, 5s, 1m, 1h, 1d (a bare 0 is allowed) -> ns */
+    SL_PARAM_SIZE,     /* 512, 64KiB, 16MiB, 1GB -> bytes */
+    SL_PARAM_ENUM,     /* one of `choices`, "a|b|c" */
+    SL_PARAM_EXPR,     /* an expression (field path until the expression language lands) */
+    SL_PARAM_LIST,     /* a YAML sequence */
+    SL_PARAM_MAP,      /* a YAML mapping */
+    SL_PARAM_ANY       /* any YAML node; the operator checks it in init */
+} sl_param_type;
+
+/*
+ * One entry of an operator's parameter table, which drives YAML validation,
+ * defaults and `sluice inspect`. A table ends with an entry whose name is NULL.
+ */
+typedef struct sl_param {
+    const char *name;          /* YAML key */
+    sl_param_type type;
+    const char *default_value; /* YAML text of the default, NULL for none */
+    int required;              /* nonzero: the key must be present */
+    const char *help;          /* one line for `sluice inspect` */
+    const char *choices;       /* SL_PARAM_ENUM: "jsonl|msgpack"; otherwise NULL */
+} sl_param;
+
+/* --------------------------------------------------- the operator's context */
+
+typedef struct sl_ctx sl_ctx;     /* one per operator instance; first field is public */
+typedef struct sl_node sl_node;   /* a configuration node (YAML), read through the host */
+typedef struct sl_host sl_host;
+
+struct sl_ctx {
+    const sl_host *host;  /* the engine's services; valid for the instance's life */
+};
+
+typedef enum sl_node_kind { SL_NODE_SCALAR, SL_NODE_MAP, SL_NODE_SEQ } sl_node_kind;
+
+typedef enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG } sl_log_level;
+
+/*
+ * Services the engine offers an operator instance. Every function takes the
+ * instance's ctx first (or a node obtained through it). Nodes and strings
+ * returned are borrowed and live as long as the pipeline.
+ */
+struct sl_host {
+    uint32_t abi_version;
+    uint32_t struct_size;
+
+    /* -- parameters (defaults already applied and types already checked) -- */
+
+    /* The node of parameter `name`, or NULL if absent and without default. */
+    const sl_node *(*param)(sl_ctx *ctx, const char *name);
+    sl_node_kind (*node_kind)(const sl_node *n);
+    /* Scalar text (after ${VAR} expansion); NULL for maps and sequences. */
+    const char *(*node_str)(const sl_node *n);
+    /* Conversions of a scalar; each returns 0, or -1 if the text does not fit. */
+    int (*node_int)(const sl_node *n, int64_t *out);
+    int (*node_double)(const sl_node *n, double *out);
+    int (*node_bool)(const sl_node *n, int *out);
+    int (*node_duration)(const sl_node *n, int64_t *ns);
+    int (*node_size)(const sl_node *n, uint64_t *bytes);
+    /* Children of a map or sequence: count, i-th value, i-th key (maps; NULL otherwise). */
+    size_t (*node_len)(const sl_node *n);
+    const sl_node *(*node_at)(const sl_node *n, size_t i);
+    const char *(*node_key)(const sl_node *n, size_t i);
+    /* Value of `key` in a map node, or NULL. */
+    const sl_node *(*node_get)(const sl_node *n, const char *key);
+    /*
+     * Report a configuration error located at node `at` (file:line:col is
+     * prefixed). init then returns SL_ERROR; the pipeline does not start.
+     */
+    void (*config_error)(sl_ctx *ctx, const sl_node *at, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* -- identity -- */
+
+    const char *(*name)(sl_ctx *ctx);               /* operator name in the pipeline */
+    uint32_t (*instance)(sl_ctx *ctx, uint32_t *count); /* index of this instance, and how many */
+    /* Index of output port `port`, or -1. Port 0 is the main port. */
+    int (*port)(sl_ctx *ctx, const char *port);
+
+    /* -- data path (stage thread only) -- */
+
+    /*
+     * Emit one event (msgpack map, `len` bytes, borrowed: copied before return)
+     * on output port `port`. Returns 0, or -1 if the event could not be queued
+     * (out of memory, pipeline stopping); a port nobody reads swallows events.
+     */
+    int (*emit)(sl_ctx *ctx, int port, const void *ev, size_t len);
+    /* Whether anything consumes port `port` (so an operator can skip work). */
+    int (*port_connected)(sl_ctx *ctx, int port);
+    /*
+     * Emit a drop-ledger envelope on port `port`: {reason, operator, detail,
+     * original} plus the optional `extra` msgpack map's pairs appended (may be
+     * NULL). `original` is a msgpack value (an event, or a string for a raw
+     * line). Counted in the operator's error metric.
+     */
+    int (*emit_drop)(sl_ctx *ctx, int port, const char *reason, const char *detail,
+                     const void *original, size_t original_len, const void *extra_map,
+                     size_t extra_len);
+
+    /* -- time -- */
+
+    int64_t (*now)(sl_ctx *ctx);           /* wall clock, ns since the epoch */
+    int64_t (*monotonic)(sl_ctx *ctx);     /* monotonic clock, ns */
+    /* Ask for on_timer once the monotonic clock reaches `at_ns` (replaces an earlier one). */
+    void (*timer_set)(sl_ctx *ctx, int64_t at_ns);
+    /* True once the pipeline is shutting down (SIGINT/SIGTERM or an error elsewhere). */
+    int (*stopping)(sl_ctx *ctx);
+
+    /* -- logging -- */
+
+    void (*log)(sl_ctx *ctx, sl_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* -- metrics -- */
+
+    /* Add to a named counter of this instance (created on first use). */
+    void (*count)(sl_ctx *ctx, const char *counter, uint64_t n);
+};
+
+/* ------------------------------------------------------------ descriptor */
+
+enum {
+    SL_OP_SOURCE = 1u << 0, /* no inputs; the engine calls produce */
+    SL_OP_SINK = 1u << 1,   /* no outputs besides error ports */
+};
+
+typedef struct sl_operator {
+    uint32_t abi_version;       /* SL_ABI_VERSION */
+    uint32_t struct_size;       /* sizeof(sl_operator) */
+    const char *name;           /* YAML type, e.g. "filter" or "acme.geoip" */
+    const char *summary;        /* one line for `sluice inspect` */
+    uint32_t flags;             /* SL_OP_* */
+    uint32_t param_size;        /* sizeof(sl_param) the table was built with */
+    const sl_param *params;     /* table ending with {NULL}; may be NULL */
+    /* Input slots by YAML key, NULL-terminated; NULL means one slot "input". */
+    const char *const *inputs;
+    /* Fixed output ports, NULL-terminated; the first is the main port. NULL means {"out"}. */
+    const char *const *outputs;
+    /* Name of a map parameter whose keys become extra output ports (route), or NULL. */
+    const char *port_param;
+    /*
+     * Name of the parameter holding the key expression that partitions this
+     * operator's input across instances (keyed edge) when parallelism > 1;
+     * NULL: unkeyed (round robin).
+     */
+    const char *key_param;
+
+    /* Create the instance state from the parameters. Returns SL_OK or SL_ERROR. */
+    int (*init)(sl_ctx *ctx, void **state);
+    /* Consume one batch that arrived on input slot `input`. */
+    int (*process)(void *state, sl_ctx *ctx, int input, const sl_batch *batch);
+    /* Sources: emit what is available, waiting at most until monotonic `deadline_ns`. */
+    int (*produce)(void *state, sl_ctx *ctx, int64_t deadline_ns);
+    /* The event-time watermark of all inputs advanced to `wm` (ns). May be NULL. */
+    int (*on_watermark)(void *state, sl_ctx *ctx, int64_t wm);
+    /* A timer set with timer_set is due. May be NULL. */
+    int (*on_timer)(void *state, sl_ctx *ctx, int64_t now_ns);
+    /* End of stream on every input: emit what is left, flush, close. May be NULL. */
+    int (*finish)(void *state, sl_ctx *ctx);
+    /* Free the state; called once, also after a failed init (state may be NULL). */
+    void (*destroy)(void *state);
+    /* Checkpointing hooks, reserved for the checkpoint issue; NULL for now. */
+    int (*snapshot)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
+    int (*restore)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
+} sl_operator;
+
+/*
+ * The one symbol a plugin .so exports. The host calls it once after dlopen
+ * and reads the NULL-terminated list of descriptors it returns (borrowed:
+ * static storage in the plugin).
+ */
+typedef struct sl_plugin {
+    uint32_t abi_version; /* SL_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(sl_plugin) */
+    const char *name;
+    const char *version;
+    const sl_operator *const *operators;
+} sl_plugin;
+
+#define SL_PLUGIN_ENTRY "sluice_plugin"
+typedef const sl_plugin *(*sl_plugin_entry_fn)(void);
+
+/* Convenience wrappers over the host table. */
+static inline int sl_emit(sl_ctx *ctx, int port, const void *ev, size_t len)
+{
+    return ctx->host->emit(ctx, port, ev, len);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_OPERATOR_H */
