@@ -218,8 +218,19 @@ typedef struct sl_operator {
      */
     const char *key_param;
 
-    /* Create the instance state from the parameters. Returns SL_OK or SL_ERROR. */
+    /*
+     * Create the instance state from the parameters. Must not touch the
+     * outside world (no files opened, no sockets bound): `sluice validate`
+     * runs it too. Report mistakes with host->config_error. Returns SL_OK or
+     * SL_ERROR. Main thread.
+     */
     int (*init)(sl_ctx *ctx, void **state);
+    /*
+     * Acquire resources (open files, bind sockets) before any data flows.
+     * Main thread, after every instance's init; a failure stops the pipeline
+     * before it runs. May be NULL.
+     */
+    int (*start)(void *state, sl_ctx *ctx);
     /* Consume one batch that arrived on input slot `input`. */
     int (*process)(void *state, sl_ctx *ctx, int input, const sl_batch *batch);
     /* Sources: emit what is available, waiting at most until monotonic `deadline_ns`. */
@@ -230,7 +241,7 @@ typedef struct sl_operator {
     int (*on_timer)(void *state, sl_ctx *ctx, int64_t now_ns);
     /* End of stream on every input: emit what is left, flush, close. May be NULL. */
     int (*finish)(void *state, sl_ctx *ctx);
-    /* Free the state; called once, also after a failed init (state may be NULL). */
+    /* Free the state; called once for every instance whose init set a state, even a failed one. */
     void (*destroy)(void *state);
     /* Checkpointing hooks, reserved for the checkpoint issue; NULL for now. */
     int (*snapshot)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);

@@ -1,0 +1,121 @@
+/*
+ * instance.h - the runtime's private structures: operator instances (the
+ * sl_ctx an operator sees), their output edges, stages and the runtime.
+ * Shared by runtime.c (setup), stage.c (thread loop), edge.c (flushing) and
+ * host.c (services). Nothing here is part of the plugin ABI.
+ *
+ * Threading: an instance and its edges are touched only by its stage thread
+ * once the threads run; the main thread reads the counters (relaxed atomics,
+ * each written by one thread only) and the stop/fail flags.
+ */
+#ifndef SL_INSTANCE_H
+#define SL_INSTANCE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "diag.h"
+#include "pipeline.h"
+#include "plan.h"
+#include "runtime.h"
+
+typedef struct sl_inst sl_inst;
+typedef struct sl_stage sl_stage;
+
+/* One consumer of an output port. */
+typedef struct sl_out_edge {
+    sl_edge_kind kind;
+    int slot;              /* input slot at the consumer */
+    sl_inst *fused;        /* SL_EDGE_FUSED: the consumer in this stage */
+    void **socks;          /* PUSH sockets, one per consumer instance (owned) */
+    uint32_t n_socks;
+    uint32_t rr;           /* next target for round robin */
+    sl_builder *b;         /* one builder, or one per consumer instance when keyed */
+    uint32_t n_b;
+    const sl_path *key;    /* SL_EDGE_KEYED: the consumer's key (borrowed) */
+} sl_out_edge;
+
+typedef struct sl_out_port {
+    sl_out_edge *edges;
+    size_t n_edges;
+} sl_out_port;
+
+#define SL_MAX_COUNTERS 16
+
+typedef struct sl_counter {
+    const char *name;      /* borrowed from the operator (string literal) */
+    _Atomic uint64_t v;
+} sl_counter;
+
+struct sl_inst {
+    sl_ctx ctx;            /* first: operators get &ctx, the engine casts back */
+    sl_runtime *rt;
+    sl_stage *stage;
+    size_t op;             /* index in the pipeline */
+    const sl_opdef *def;
+    uint32_t index;        /* instance number */
+    void *state;
+    int init_ok;
+    sl_out_port *ports;
+    size_t n_ports;
+    int64_t timer_at;      /* monotonic ns, 0 = none */
+    _Atomic uint64_t n_in, n_out, n_err;
+    sl_counter counters[SL_MAX_COUNTERS];
+    size_t n_counters;
+    sl_wbuf scratch;       /* drop envelopes */
+};
+
+struct sl_stage {
+    sl_runtime *rt;
+    const sl_stage_def *def;
+    uint32_t index;
+    sl_inst **insts;       /* head first, then the fused operators in topological order */
+    size_t n_insts;
+    void *pull;            /* NULL for a source stage */
+    uint32_t eos_expected, eos_seen;
+    pthread_t thread;
+    int started;
+    int rc;
+};
+
+struct sl_runtime {
+    const sl_pipeline *p;
+    sl_run_opts opts;
+    sl_plan plan;
+    void *zctx;
+    sl_inst **by_op;       /* by_op[op][instance] */
+    sl_stage *stages;
+    size_t n_stages;
+    sl_diag *diag;         /* during sl_runtime_new only */
+    _Atomic int stop;      /* graceful stop requested */
+    _Atomic int failed;    /* an operator failed or a hard stop */
+    _Atomic int running;   /* stage threads not yet finished */
+    int64_t started_ns;
+};
+
+/* edge.c */
+int sl__edge_flush(sl_inst *in, sl_out_edge *e);
+/* Flush builder i of e (fused edges have one). */
+int sl__edge_flush_one(sl_inst *in, sl_out_edge *e, uint32_t i);
+int sl__inst_flush_fused(sl_inst *in);
+int sl__inst_flush_all(sl_inst *in);
+int64_t sl__inst_next_deadline(const sl_inst *in, int64_t linger_ns);
+int sl__inst_flush_expired(sl_inst *in, int64_t now, int64_t linger_ns);
+int sl__inst_send_eos(sl_inst *in);
+int sl__deliver(sl_inst *to, int slot, const sl_batch *b);
+uint64_t sl__key_hash(const uint8_t *ev, size_t len, const sl_path *key);
+
+/* host.c */
+extern const sl_host sl__host;
+int64_t sl__monotonic(void);
+int64_t sl__wallclock(void);
+void sl__log(const char *op, sl_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* stage.c */
+void *sl__stage_main(void *arg);
+void sl__fail(sl_runtime *rt);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * pipeline.c - load a pipeline file and check it as a graph.
+ *
+ * Order of work: load YAML (config.c), apply --set, check the top level,
+ * then every operator (type, engine keys, parameters via params.c), then
+ * resolve inputs against the now-known operators and ports, then sort
+ * topologically (a leftover is a cycle). Each step adds to the same
+ * diagnostics so the user sees all mistakes at once; nothing is returned
+ * unless the whole file is sound.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "params.h"
+#include "pipeline.h"
+#include "registry.h"
+
+#define DEFAULT_MAX_EVENTS 1024
+#define DEFAULT_MAX_BYTES (4u << 20)
+#define DEFAULT_LINGER_NS 5000000ll
+
+static const char *const top_keys[] = {"pipeline", "description", "state_dir", "checkpoint",
+                                       "batch", "operators", "plugins", "admin", NULL};
+
+/* Keys every operator accepts besides its own parameters and input slots. */
+static const char *const common_keys[] = {"type", "parallelism", "fuse", "partition_by",
+                                          "description", NULL};
+
+static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sl_diag_vadd(d, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, fmt, ap);
+    va_end(ap);
+}
+
+int sl_path_parse(const char *s, sl_path *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = 1;
+    for (const char *c = s; *c; c++)
+        n += *c == '.';
+    out->parts = calloc(n, sizeof *out->parts);
+    out->lens = calloc(n, sizeof *out->lens);
+    if (!out->parts || !out->lens)
+        goto err;
+    const char *start = s;
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(start, '.');
+        size_t len = dot ? (size_t)(dot - start) : strlen(start);
+        if (len == 0)
+            goto err;
+        out->parts[i] = strndup(start, len);
+        if (!out->parts[i])
+            goto err;
+        out->lens[i] = len;
+        out->n = i + 1;
+        start = dot ? dot + 1 : start + len;
+    }
+    return 0;
+err:
+    sl_path_fini(out);
+    return -1;
+}
+
+void sl_path_fini(sl_path *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->parts[i]);
+    free(p->parts);
+    free(p->lens);
+    memset(p, 0, sizeof *p);
+}
+
+long sl_pipeline_find(const sl_pipeline *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_ops; i++)
+        if (strcmp(p->ops[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+size_t sl_pipeline_consumers(const sl_pipeline *p, size_t op, int port)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_ops; i++)
+        for (size_t j = 0; j < p->ops[i].n_inputs; j++)
+            n += p->ops[i].inputs[j].from == op && p->ops[i].inputs[j].port == port;
+    return n;
+}
+
+void sl_pipeline_destroy(sl_pipeline **pp)
+{
+    sl_pipeline *p = pp ? *pp : NULL;
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_ops; i++) {
+        sl_opdef *o = &p->ops[i];
+        free(o->name);
+        free(o->inputs);
+        for (size_t j = 0; j < o->n_ports; j++)
+            free(o->ports[j]);
+        free(o->ports);
+        sl_path_fini(&o->key);
+    }
+    free(p->ops);
+    free(p->topo);
+    free(p->name);
+    free(p->file);
+    free(p->state_dir);
+    sl_node_destroy(&p->root);
+    free(p);
+    *pp = NULL;
+}
+
+/* Scalar value of `key` in map n, checked; NULL if absent. Reports a non-scalar. */
+static const sl_node *scalar_at(const sl_node *n, const char *key, sl_diag *d)
+{
+    const sl_node *v = sl_node_get(n, key);
+    if (v && v->kind != SL_NODE_SCALAR) {
+        diag_at(d, v, "'%s' must be a scalar, not %s", key, sl_node_kind_name(v->kind));
+        return NULL;
+    }
+    return v;
+}
+
+static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
+{
+    p->batch_max_events = DEFAULT_MAX_EVENTS;
+    p->batch_linger_ns = DEFAULT_LINGER_NS;
+    p->batch_max_bytes = DEFAULT_MAX_BYTES;
+    if (!b)
+        return;
+    if (b->kind != SL_NODE_MAP) {
+        diag_at(d, b, "'batch' must be a mapping like {max_events: 1024, linger: 5ms}");
+        return;
+    }
+    static const char *const keys[] = {"max_events", "linger", "max_bytes", NULL};
+    for (size_t i = 0; i < b->n; i++) {
+        const char *k = b->keys[i];
+        const sl_node *v = b->items[i];
+        int64_t x;
+        uint64_t sz;
+        if (strcmp(k, "max_events") == 0) {
+            if (v->kind != SL_NODE_SCALAR || sl_parse_int(v->str, &x) != 0 || x < 1 ||
+                x > 1000000)
+                diag_at(d, v, "invalid batch.max_events (expected an integer from 1 to 1000000)");
+            else
+                p->batch_max_events = (uint32_t)x;
+        } else if (strcmp(k, "linger") == 0) {
+            if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0)
+                diag_at(d, v, "invalid duration '%s' for 'linger' (expected e.g. 250ms, 5s, 1m)",
+                        v->kind == SL_NODE_SCALAR ? v->str : "");
+            else
+                p->batch_linger_ns = x;
+        } else if (strcmp(k, "max_bytes") == 0) {
+            if (v->kind != SL_NODE_SCALAR || sl_parse_size(v->str, &sz) != 0 || sz < 1024 ||
+                sz > (1ull << 31))
+                diag_at(d, v, "invalid batch.max_bytes (expected a size from 1KiB to 2GiB)");
+            else
+                p->batch_max_bytes = sz;
+        } else {
+            const char *s = sl_suggest(k, keys);
+            diag_at(d, b->key_nodes[i], "unknown key 'batch.%s'%s%s%s", k,
+                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        }
+    }
+}
+
+static int valid_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-'))
+            return 0;
+    return 1;
+}
+
+static int add_port(sl_opdef *o, const char *name)
+{
+    for (size_t i = 0; i < o->n_ports; i++)
+        if (strcmp(o->ports[i], name) == 0)
+            return 1;
+    char **ports = realloc(o->ports, (o->n_ports + 1) * sizeof *ports);
+    if (!ports)
+        return -1;
+    o->ports = ports;
+    if (!(ports[o->n_ports] = strdup(name)))
+        return -1;
+    o->n_ports++;
+    return 0;
+}
+
+/* Check one operator's own keys; fills type, parallelism, ports. Inputs come later. */
+static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
+{
+    const sl_node *n = o->node;
+    const sl_node *type = scalar_at(n, "type", d);
+    if (!type) {
+        if (!sl_node_get(n, "type"))
+            diag_at(d, n, "operator '%s' has no 'type'", o->name);
+        return;
+    }
+    const sl_registry_entry *e = sl_registry_find(type->str);
+    if (!e) {
+        const char *s = sl_suggest(type->str, sl_registry_names());
+        diag_at(d, type, "unknown operator type '%s'%s%s%s", type->str,
+                s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        return;
+    }
+    o->op = e->op;
+    o->origin = e->origin;
+
+    o->parallelism = 1;
+    const sl_node *par = scalar_at(n, "parallelism", d);
+    int64_t x;
+    if (par) {
+        if (sl_parse_int(par->str, &x) != 0 || x < 1 || x > 256)
+            diag_at(d, par, "invalid parallelism '%s' (expected an integer from 1 to 256)",
+                    par->str);
+        else if ((e->op->flags & SL_OP_SOURCE) && x != 1)
+            diag_at(d, par, "source operator '%s' runs with parallelism 1", o->name);
+        else
+            o->parallelism = (uint32_t)x;
+    }
+    o->fuse = 1;
+    const sl_node *fuse = scalar_at(n, "fuse", d);
+    int b;
+    if (fuse) {
+        if (sl_parse_bool(fuse->str, &b) != 0)
+            diag_at(d, fuse, "invalid value '%s' for 'fuse' (expected true or false)", fuse->str);
+        else
+            o->fuse = b;
+    }
+
+    /* engine keys: the common ones and this type's input slots */
+    const char *engine_keys[32];
+    size_t nk = 0;
+    for (const char *const *k = common_keys; *k; k++)
+        engine_keys[nk++] = *k;
+    for (const char *const *k = sl_operator_inputs(e->op); *k && nk < 31; k++)
+        engine_keys[nk++] = *k;
+    engine_keys[nk] = NULL;
+    sl_params_check(o->node, e->op->params, e->op->param_size, engine_keys, e->op->name, d);
+
+    for (const char *const *port = sl_operator_fixed_outputs(e->op); *port; port++)
+        if (add_port(o, *port) < 0)
+            return;
+    if (e->op->port_param) {
+        const sl_node *m = sl_node_get(n, e->op->port_param);
+        for (size_t i = 0; m && m->kind == SL_NODE_MAP && i < m->n; i++) {
+            if (!valid_name(m->keys[i]))
+                diag_at(d, m->key_nodes[i],
+                        "invalid port name '%s' (letters, digits, '_' and '-' only)", m->keys[i]);
+            else if (add_port(o, m->keys[i]) == 1)
+                diag_at(d, m->key_nodes[i], "port name '%s' is reserved", m->keys[i]);
+        }
+    }
+
+    const sl_node *key = scalar_at(n, "partition_by", d);
+    if (!key && e->op->key_param)
+        key = scalar_at(n, e->op->key_param, d);
+    if (key && sl_path_parse(key->str, &o->key) != 0)
+        diag_at(d, key, "invalid key '%s' (expected a field path like data.customerId)",
+                key->str);
+}
+
+/* Resolve one "op" or "op.port" reference from operator o's input slot. */
+static void resolve_ref(sl_pipeline *p, sl_opdef *o, int slot, const sl_node *v, sl_diag *d)
+{
+    if (v->kind != SL_NODE_SCALAR || v->is_null || !*v->str) {
+        diag_at(d, v, "input of '%s' must name an operator, as 'name' or 'name.port'", o->name);
+        return;
+    }
+    char *ref = strdup(v->str);
+    if (!ref)
+        return;
+    char *dot = strchr(ref, '.');
+    if (dot)
+        *dot = '\0';
+    long from = sl_pipeline_find(p, ref);
+    if (from < 0) {
+        const char **names = calloc(p->n_ops + 1, sizeof *names);
+        for (size_t i = 0; names && i < p->n_ops; i++)
+            names[i] = p->ops[i].name;
+        const char *s = names ? sl_suggest(ref, names) : NULL;
+        diag_at(d, v, "input '%s' of '%s' names no operator%s%s%s", v->str, o->name,
+                s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        free(names);
+        goto out;
+    }
+    sl_opdef *up = &p->ops[from];
+    if (!up->op)
+        goto out; /* its type is already reported */
+    int port = 0;
+    if (dot) {
+        port = -1;
+        for (size_t i = 0; i < up->n_ports; i++)
+            if (strcmp(up->ports[i], dot + 1) == 0)
+                port = (int)i;
+        if (port < 0) {
+            char list[512] = "";
+            for (size_t i = 0; i < up->n_ports; i++) {
+                if (i)
+                    strncat(list, ", ", sizeof list - strlen(list) - 1);
+                strncat(list, up->ports[i], sizeof list - strlen(list) - 1);
+            }
+            diag_at(d, v, "operator '%s' has no output port '%s' (ports: %s)", up->name, dot + 1,
+                    list);
+            goto out;
+        }
+    } else if (up->op->flags & SL_OP_SINK) {
+        diag_at(d, v, "'%s' is a sink and has no main output; name a port as '%s.%s'", ref, ref,
+                up->n_ports ? up->ports[0] : "errors");
+        goto out;
+    } else if (up->op->port_param) {
+        diag_at(d, v,
+                "ambiguous input '%s': operator '%s' has several output ports; name one as "
+                "'%s.<port>'",
+                ref, ref, ref);
+        goto out;
+    }
+    sl_input *in = realloc(o->inputs, (o->n_inputs + 1) * sizeof *in);
+    if (!in)
+        goto out;
+    o->inputs = in;
+    in[o->n_inputs++] = (sl_input){.slot = slot, .from = (size_t)from, .port = port, .at = v};
+out:
+    free(ref);
+}
+
+static void resolve_inputs(sl_pipeline *p, sl_opdef *o, sl_diag *d)
+{
+    if (!o->op)
+        return;
+    const char *const *slots = sl_operator_inputs(o->op);
+    int slot = 0;
+    for (const char *const *s = slots; *s; s++, slot++) {
+        const sl_node *v = sl_node_get(o->node, *s);
+        if (!v) {
+            diag_at(d, o->node, "operator '%s' (%s) needs '%s'", o->name, o->op->name, *s);
+            continue;
+        }
+        if (v->kind == SL_NODE_SEQ) {
+            if (v->n == 0)
+                diag_at(d, v, "'%s' of '%s' is an empty list", *s, o->name);
+            for (size_t i = 0; i < v->n; i++)
+                resolve_ref(p, o, slot, v->items[i], d);
+        } else {
+            resolve_ref(p, o, slot, v, d);
+        }
+    }
+    if (o->op->flags & SL_OP_SOURCE) {
+        const sl_node *v = sl_node_get(o->node, "input");
+        if (v)
+            diag_at(d, v, "source operator '%s' takes no input", o->name);
+    }
+}
+
+/* Kahn's algorithm; operators left over sit on a cycle, reported once each. */
+static void sort_topologically(sl_pipeline *p, sl_diag *d)
+{
+    size_t n = p->n_ops, done = 0;
+    size_t *indeg = calloc(n, sizeof *indeg);
+    p->topo = calloc(n ? n : 1, sizeof *p->topo);
+    if (!indeg || !p->topo)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        indeg[i] = p->ops[i].n_inputs;
+    for (;;) {
+        size_t picked = n;
+        for (size_t i = 0; i < n && picked == n; i++)
+            if (indeg[i] == 0)
+                picked = i;
+        if (picked == n)
+            break;
+        indeg[picked] = (size_t)-1;
+        p->topo[done++] = picked;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < p->ops[i].n_inputs; j++)
+                if (p->ops[i].inputs[j].from == picked && indeg[i] != (size_t)-1)
+                    indeg[i]--;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (indeg[i] != (size_t)-1)
+            diag_at(d, p->ops[i].node, "operator '%s' is part of a cycle", p->ops[i].name);
+out:
+    free(indeg);
+}
+
+static int check_pipeline(sl_pipeline *p, sl_diag *d)
+{
+    size_t before = d->n;
+    sl_node *root = p->root;
+    if (root->kind != SL_NODE_MAP) {
+        diag_at(d, root, "a pipeline file is a mapping with 'pipeline' and 'operators'");
+        return SL_ECONFIG;
+    }
+    for (size_t i = 0; i < root->n; i++) {
+        int known = 0;
+        for (const char *const *k = top_keys; *k; k++)
+            known |= strcmp(*k, root->keys[i]) == 0;
+        if (!known) {
+            const char *s = sl_suggest(root->keys[i], top_keys);
+            diag_at(d, root->key_nodes[i], "unknown top-level key '%s'%s%s%s", root->keys[i],
+                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        }
+    }
+    const sl_node *name = scalar_at(root, "pipeline", d);
+    p->name = strdup(name && !name->is_null ? name->str : "pipeline");
+    const sl_node *sd = scalar_at(root, "state_dir", d);
+    if (sd && !sd->is_null)
+        p->state_dir = strdup(sd->str);
+    else if (p->name && asprintf(&p->state_dir, "state/%s", p->name) < 0)
+        p->state_dir = NULL;
+    load_batch(p, sl_node_get(root, "batch"), d);
+
+    sl_node *ops = sl_node_get(root, "operators");
+    if (!ops || ops->is_null || (ops->kind == SL_NODE_MAP && ops->n == 0)) {
+        diag_at(d, ops ? ops : root, "empty pipeline: 'operators' lists no operator");
+        return SL_ECONFIG;
+    }
+    if (ops->kind != SL_NODE_MAP) {
+        diag_at(d, ops, "'operators' must be a mapping of name -> operator");
+        return SL_ECONFIG;
+    }
+    p->ops = calloc(ops->n, sizeof *p->ops);
+    if (!p->ops)
+        return -ENOMEM;
+    p->n_ops = ops->n;
+    for (size_t i = 0; i < ops->n; i++) {
+        sl_opdef *o = &p->ops[i];
+        o->name = strdup(ops->keys[i]);
+        o->node = ops->items[i];
+        if (!valid_name(o->name))
+            diag_at(d, ops->key_nodes[i],
+                    "invalid operator name '%s' (letters, digits, '_' and '-' only)", o->name);
+        if (o->node->kind != SL_NODE_MAP) {
+            diag_at(d, o->node, "operator '%s' must be a mapping with a 'type'", o->name);
+            o->node = NULL;
+            continue;
+        }
+        load_operator(p, o, d);
+    }
+    for (size_t i = 0; i < p->n_ops; i++)
+        if (p->ops[i].node)
+            resolve_inputs(p, &p->ops[i], d);
+    if (d->n == before)
+        sort_topologically(p, d);
+    return d->n == before ? 0 : SL_ECONFIG;
+}
+
+static int finish_load(sl_pipeline *p, const char *const *sets, size_t n_sets, sl_diag *d,
+                       sl_pipeline **out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n_sets; i++)
+        if (sl_config_set(p->root, sets[i], d) != 0)
+            rc = SL_ECONFIG;
+    if (rc == 0)
+        rc = check_pipeline(p, d);
+    if (rc != 0) {
+        sl_pipeline_destroy(&p);
+        return rc == -ENOMEM ? rc : SL_ECONFIG;
+    }
+    *out = p;
+    return 0;
+}
+
+int sl_pipeline_load(const char *path, const char *const *sets, size_t n_sets, sl_diag *d,
+                     sl_pipeline **out)
+{
+    *out = NULL;
+    sl_pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->file = strdup(path);
+    if (sl_config_load_file(path, d, &p->root) != 0 || !p->root) {
+        sl_pipeline_destroy(&p);
+        return SL_ECONFIG;
+    }
+    return finish_load(p, sets, n_sets, d, out);
+}
+
+int sl_pipeline_load_string(const char *name, const char *text, const char *const *sets,
+                            size_t n_sets, sl_diag *d, sl_pipeline **out)
+{
+    *out = NULL;
+    sl_pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->file = strdup(name);
+    if (sl_config_load_string(name, text, strlen(text), d, &p->root) != 0 || !p->root) {
+        sl_pipeline_destroy(&p);
+        return SL_ECONFIG;
+    }
+    return finish_load(p, sets, n_sets, d, out);
+}

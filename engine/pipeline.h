@@ -1,0 +1,83 @@
+/*
+ * pipeline.h - a pipeline file, loaded and checked: operators with their
+ * resolved types, inputs, ports and parallelism, in topological order.
+ *
+ * Loading reports every mistake it can find in one pass (config.h and
+ * params.h do the per-node checks; this file does the graph: unknown types,
+ * dangling or ambiguous inputs, unknown ports, cycles, an empty pipeline).
+ * A loaded pipeline owns its configuration tree; operator nodes are borrowed
+ * from it.
+ */
+#ifndef SL_PIPELINE_H
+#define SL_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "diag.h"
+#include "sluice/operator.h"
+
+/* One input edge of an operator: slot <- (operator, port). */
+typedef struct sl_input {
+    int slot;               /* index into the operator's input slot names */
+    size_t from;            /* index of the upstream operator */
+    int port;               /* output port index on the upstream operator */
+    const sl_node *at;      /* where it was written */
+} sl_input;
+
+/* The compiled form of a field path ("data.customerId") used to key edges. */
+typedef struct sl_path {
+    size_t n;
+    char **parts;
+    size_t *lens;
+} sl_path;
+
+typedef struct sl_opdef {
+    char *name;
+    const sl_operator *op;   /* borrowed from the registry */
+    const char *origin;      /* built-in or plugin path (borrowed) */
+    sl_node *node;           /* its YAML mapping (borrowed from the tree) */
+    uint32_t parallelism;
+    int fuse;                /* may be chained into its upstream's stage */
+    sl_input *inputs;
+    size_t n_inputs;
+    char **ports;            /* output port names; [0] is the main port */
+    size_t n_ports;
+    sl_path key;             /* partitioning key (n == 0: unkeyed) */
+} sl_opdef;
+
+typedef struct sl_pipeline {
+    char *name;
+    char *file;
+    char *state_dir;
+    uint32_t batch_max_events;
+    uint64_t batch_max_bytes;
+    int64_t batch_linger_ns;
+    sl_opdef *ops;
+    size_t n_ops;
+    size_t *topo;            /* operator indices, upstream first */
+    sl_node *root;           /* owned */
+} sl_pipeline;
+
+/*
+ * Load and check a pipeline file, applying `--set` assignments in order.
+ * Returns 0 and *out, or SL_ECONFIG with every problem in d (nothing to free).
+ */
+int sl_pipeline_load(const char *path, const char *const *sets, size_t n_sets, sl_diag *d,
+                     sl_pipeline **out);
+/* The same from text in memory (tests); `name` is the file name in messages. */
+int sl_pipeline_load_string(const char *name, const char *text, const char *const *sets,
+                            size_t n_sets, sl_diag *d, sl_pipeline **out);
+void sl_pipeline_destroy(sl_pipeline **pp);
+
+/* Index of an operator by name, or -1. */
+long sl_pipeline_find(const sl_pipeline *p, const char *name);
+/* Number of consumers of (op, port). */
+size_t sl_pipeline_consumers(const sl_pipeline *p, size_t op, int port);
+
+/* Parse "a.b.c" (or "a" ) into a path. Returns 0 or -1 (empty segment). */
+int sl_path_parse(const char *s, sl_path *out);
+void sl_path_fini(sl_path *p);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * builtin.c - the table of built-in operators, registered like plugins are.
+ */
+#include "registry.h"
+
+extern const sl_operator sl_op_source_generator, sl_op_source_file, sl_op_source_zmq,
+    sl_op_sink_file, sl_op_sink_stdout, sl_op_sink_zmq, sl_op_sink_null, sl_op_identity;
+
+static const sl_operator *const builtins[] = {
+    &sl_op_source_generator, &sl_op_source_file, &sl_op_source_zmq, &sl_op_sink_file,
+    &sl_op_sink_stdout,      &sl_op_sink_zmq,    &sl_op_sink_null,  &sl_op_identity,
+};
+
+void sl_builtin_register(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++)
+        sl_registry_add(builtins[i], "built-in");
+}
