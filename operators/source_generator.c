@@ -33,6 +33,15 @@ typedef struct payment {
     uint8_t status;
 } payment;
 
+/*
+ * A zero-padded decimal counter kept as text ("evt-0000000042"), incremented
+ * in place: ids of consecutive events cost a digit or two, not a division each.
+ */
+typedef struct dec {
+    char text[32];
+    size_t len, digits_at;
+} dec;
+
 typedef struct gen {
     /* parameters */
     uint64_t count;    /* 0 = unbounded */
@@ -49,7 +58,8 @@ typedef struct gen {
     size_t heap_n, heap_cap;
     sl_wbuf recent[RECENT];
     size_t recent_n, recent_next;
-    sl_wbuf ev;
+    dec id;            /* "evt-" + n */
+    dec oid;           /* "o-" + order_no */
     int64_t started;   /* monotonic ns of the first produce */
 } gen;
 
@@ -114,6 +124,28 @@ static size_t padded(char *buf, const char *prefix, uint64_t v, int width)
     return n;
 }
 
+static void dec_set(dec *d, const char *prefix, uint64_t v, int width)
+{
+    d->len = padded(d->text, prefix, v, width);
+    d->digits_at = strlen(prefix);
+}
+
+static void dec_inc(dec *d)
+{
+    size_t i = d->len;
+    while (i > d->digits_at) {
+        if (d->text[--i] != '9') {
+            d->text[i]++;
+            return;
+        }
+        d->text[i] = '0';
+    }
+    /* all nines: widen by one digit */
+    memmove(d->text + d->digits_at + 1, d->text + d->digits_at, d->len - d->digits_at);
+    d->text[d->digits_at] = '1';
+    d->len++;
+}
+
 static int heap_push(gen *g, payment p)
 {
     if (g->heap_n == g->heap_cap) {
@@ -160,44 +192,46 @@ static payment heap_pop(gen *g)
     return top;
 }
 
-static int write_kv_str(sl_wbuf *w, const char *k, const char *v, size_t vlen)
-{
-    return sl_mp_write_cstr(w, k) | sl_mp_write_str(w, v, vlen);
-}
+/* A string literal key: its length is known at compile time. */
+#define KEY(w, k) sl_mp_write_str((w), (k), sizeof(k) - 1)
 
-/* Build event number g->n into g->ev. */
-static int build(gen *g)
+static int write_kv_str(sl_wbuf *w, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    sl_wbuf *w = &g->ev;
-    char id[32], oid[32], cust[32];
-    size_t idn = padded(id, "evt-", g->n, 10);
+    return sl_mp_write_str(w, k, klen) | sl_mp_write_str(w, v, vlen);
+}
+#define KV(w, k, v, vlen) write_kv_str((w), (k), sizeof(k) - 1, (v), (vlen))
+
+/* Build event number g->n into w. */
+static int build(gen *g, sl_wbuf *w)
+{
+    char cust[32];
     int64_t t = g->t0 + (int64_t)((double)g->n * 1e9 / g->event_rate);
     sl_wbuf_reset(w);
     int bad = 0;
     if (g->heap_n && g->heap[0].due <= g->n) {
         payment p = heap_pop(g);
+        char oid[32], pid[32];
         size_t on = padded(oid, "o-", p.order_no, 8);
-        char pid[32];
         size_t pn = padded(pid, "pay-", p.order_no, 8);
         if (next_double(g) < g->late_frac)
             t -= (int64_t)(next_double(g) * (double)g->max_late_ns);
         t -= t % 1000000; /* millisecond precision, as the script writes */
         bad |= sl_mp_write_map(w, 5);
-        bad |= write_kv_str(w, "id", id, idn);
-        bad |= write_kv_str(w, "type", "payment.processed", 17);
-        bad |= write_kv_str(w, "source", "payment-service", 15);
-        bad |= sl_mp_write_cstr(w, "time") | sl_mp_write_timestamp(w, t);
-        bad |= sl_mp_write_cstr(w, "data") | sl_mp_write_map(w, 4);
-        bad |= write_kv_str(w, "id", pid, pn);
-        bad |= write_kv_str(w, "orderId", oid, on);
-        bad |= sl_mp_write_cstr(w, "amount") | sl_mp_write_double(w, p.cents / 100.0);
-        bad |= sl_mp_write_cstr(w, "status") | sl_mp_write_cstr(w, pay_statuses[p.status]);
+        bad |= KV(w, "id", g->id.text, g->id.len);
+        bad |= KV(w, "type", "payment.processed", 17);
+        bad |= KV(w, "source", "payment-service", 15);
+        bad |= KEY(w, "time") | sl_mp_write_timestamp(w, t);
+        bad |= KEY(w, "data") | sl_mp_write_map(w, 4);
+        bad |= KV(w, "id", pid, pn);
+        bad |= KV(w, "orderId", oid, on);
+        bad |= KEY(w, "amount") | sl_mp_write_double(w, p.cents / 100.0);
+        bad |= KEY(w, "status") | sl_mp_write_cstr(w, pay_statuses[p.status]);
         return bad ? -1 : 0;
     }
     uint64_t no = ++g->order_no;
+    dec_inc(&g->oid);
     unsigned st = (unsigned)below(g, 5);
     const char *type = st == 3 ? "order.completed" : st == 0 ? "order.created" : "order.updated";
-    size_t on = padded(oid, "o-", no, 8);
     size_t cn = padded(cust, "cust-", below(g, g->customers), 1);
     uint32_t cents = 100 + (uint32_t)below(g, 49901); /* 1.00 .. 500.00 */
     unsigned items = 1 + (unsigned)below(g, 8);
@@ -212,16 +246,16 @@ static int build(gen *g)
         t -= (int64_t)(next_double(g) * (double)g->max_late_ns);
     t -= t % 1000000;
     bad |= sl_mp_write_map(w, 5);
-    bad |= write_kv_str(w, "id", id, idn);
-    bad |= write_kv_str(w, "type", type, strlen(type));
-    bad |= write_kv_str(w, "source", "order-service", 13);
-    bad |= sl_mp_write_cstr(w, "time") | sl_mp_write_timestamp(w, t);
-    bad |= sl_mp_write_cstr(w, "data") | sl_mp_write_map(w, 5);
-    bad |= write_kv_str(w, "orderId", oid, on);
-    bad |= write_kv_str(w, "customerId", cust, cn);
-    bad |= sl_mp_write_cstr(w, "total") | sl_mp_write_double(w, cents / 100.0);
-    bad |= sl_mp_write_cstr(w, "status") | sl_mp_write_cstr(w, statuses[st]);
-    bad |= sl_mp_write_cstr(w, "items") | sl_mp_write_uint(w, items);
+    bad |= KV(w, "id", g->id.text, g->id.len);
+    bad |= KV(w, "type", type, st == 3 ? 15 : 13);
+    bad |= KV(w, "source", "order-service", 13);
+    bad |= KEY(w, "time") | sl_mp_write_timestamp(w, t);
+    bad |= KEY(w, "data") | sl_mp_write_map(w, 5);
+    bad |= KV(w, "orderId", g->oid.text, g->oid.len);
+    bad |= KV(w, "customerId", cust, cn);
+    bad |= KEY(w, "total") | sl_mp_write_double(w, cents / 100.0);
+    bad |= KEY(w, "status") | sl_mp_write_cstr(w, statuses[st]);
+    bad |= KEY(w, "items") | sl_mp_write_uint(w, items);
     return bad ? -1 : 0;
 }
 
@@ -273,6 +307,8 @@ static int gen_init(sl_ctx *ctx, void **state)
     uint32_t n;
     uint32_t idx = h->instance(ctx, &n);
     seed(g, (uint64_t)sd + idx);
+    dec_set(&g->id, "evt-", 0, 10);
+    dec_set(&g->oid, "o-", 0, 8);
     return SL_OK;
 }
 
@@ -308,21 +344,18 @@ static int gen_produce(void *state, sl_ctx *ctx, int64_t deadline_ns)
         if (g->recent_n && next_double(g) < g->dup_frac) {
             out = &g->recent[below(g, g->recent_n)];
         } else {
-            if (build(g) != 0)
-                return SL_ERROR;
-            /* keep it for re-sends: copy into the ring slot, reusing its memory */
-            sl_wbuf *slot = &g->recent[g->recent_next];
-            sl_wbuf_reset(slot);
-            if (sl_wbuf_append(slot, g->ev.data, g->ev.len) != 0)
+            /* build straight into the ring slot it is kept in for re-sends */
+            out = &g->recent[g->recent_next];
+            if (build(g, out) != 0)
                 return SL_ERROR;
             g->recent_next = (g->recent_next + 1) % RECENT;
             if (g->recent_n < RECENT)
                 g->recent_n++;
-            out = &g->ev;
         }
         if (sl_emit(ctx, 0, out->data, out->len) != 0)
             return SL_ERROR;
         g->n++;
+        dec_inc(&g->id);
     }
     return SL_OK;
 }
@@ -334,7 +367,6 @@ static void gen_destroy(void *state)
         return;
     for (size_t i = 0; i < RECENT; i++)
         sl_wbuf_fini(&g->recent[i]);
-    sl_wbuf_fini(&g->ev);
     free(g->heap);
     free(g);
 }

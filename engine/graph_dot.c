@@ -1,0 +1,69 @@
+/*
+ * graph_dot.c - DOT output for `sluice graph` (see graph_dot.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "graph_dot.h"
+
+/* Write s escaped for a DOT record label. */
+static void esc(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (strchr("{}|<>\"\\ ", *s))
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+int sl_graph_write_dot(const sl_pipeline *p, const sl_plan *plan, FILE *out)
+{
+    fprintf(out, "digraph \"%s\" {\n", p->name);
+    fprintf(out, "  rankdir=LR;\n  node [shape=record, fontname=\"Helvetica\", fontsize=10];\n"
+                 "  edge [fontname=\"Helvetica\", fontsize=9];\n");
+    for (size_t s = 0; s < plan->n_stages; s++) {
+        const sl_stage_def *sd = &plan->stages[s];
+        fprintf(out, "  subgraph cluster_stage%zu {\n    label=\"stage %zu (x%u)\";\n"
+                     "    style=dashed; color=gray60; fontsize=9;\n", s, s, sd->parallelism);
+        for (size_t k = 0; k < sd->n_ops; k++) {
+            const sl_opdef *o = &p->ops[sd->ops[k]];
+            fprintf(out, "    \"%s\" [label=\"{", o->name);
+            esc(out, o->name);
+            fputs("|", out);
+            esc(out, o->op->name);
+            if (o->parallelism > 1)
+                fprintf(out, "\\ x%u", o->parallelism);
+            if (o->n_ports) {
+                fputs("|{", out);
+                for (size_t i = 0; i < o->n_ports; i++) {
+                    fprintf(out, "%s<p_%s> ", i ? "|" : "", o->ports[i]);
+                    esc(out, o->ports[i]);
+                }
+                fputs("}", out);
+            }
+            fprintf(out, "}\"%s];\n",
+                    (o->op->flags & SL_OP_SOURCE) ? ", style=filled, fillcolor=\"#e8f0fe\""
+                    : (o->op->flags & SL_OP_SINK) ? ", style=filled, fillcolor=\"#e6f4ea\""
+                                                  : "");
+        }
+        fputs("  }\n", out);
+    }
+    for (size_t i = 0; i < p->n_ops; i++) {
+        const sl_opdef *o = &p->ops[i];
+        for (size_t k = 0; k < o->n_inputs; k++) {
+            const sl_input *in = &o->inputs[k];
+            const sl_opdef *u = &p->ops[in->from];
+            sl_edge_kind kind = sl_plan_edge_kind(plan, p, i, in);
+            fprintf(out, "  \"%s\":\"p_%s\" -> \"%s\" [label=\"%s", u->name, u->ports[in->port],
+                    o->name, sl_edge_kind_name(kind));
+            if (kind == SL_EDGE_KEYED)
+                for (size_t j = 0; j < o->key.n; j++)
+                    fprintf(out, "%s%s", j ? "." : " by ", o->key.parts[j]);
+            if (o->op->inputs)
+                fprintf(out, " (%s)", o->op->inputs[in->slot]);
+            fprintf(out, "\"%s];\n", kind == SL_EDGE_FUSED ? ", style=bold" : "");
+        }
+    }
+    fputs("}\n", out);
+    return ferror(out) ? -EIO : 0;
+}

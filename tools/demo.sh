@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# demo.sh - the README's demo: validate, draw and run the quickstart pipeline
+# over data/events.jsonl (made by shared/bench/gen_events.py), then a
+# generated stream through a chain of stages. Run by `tools/setup.sh demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SLUICE=build/tools/sluice
+
+echo "== sluice validate pipelines/quickstart.yaml"
+$SLUICE validate pipelines/quickstart.yaml
+echo
+echo "== sluice graph pipelines/quickstart.yaml"
+$SLUICE graph pipelines/quickstart.yaml
+echo
+echo "== sluice run pipelines/quickstart.yaml  ($(wc -l < data/events.jsonl) events in)"
+time $SLUICE run pipelines/quickstart.yaml --progress
+echo
+echo "out/events.jsonl:      $(wc -l < out/events.jsonl) events"
+echo "out/dead-letter.jsonl: $(wc -l < out/dead-letter.jsonl) rejected lines"
+echo "first event out:"
+head -n 1 out/events.jsonl
+echo
+echo "== sluice run pipelines/generator-demo.yaml (2M generated events, 4 stages)"
+time $SLUICE run pipelines/generator-demo.yaml --progress

@@ -1,0 +1,327 @@
+/*
+ * sluice.c - the command-line interface: run, validate, graph, inspect.
+ *
+ * Exit status: 0 success; 1 the pipeline is invalid or failed while
+ * running; 2 wrong usage; 130 stopped at once by a second signal.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "graph_dot.h"
+#include "pipeline.h"
+#include "plan.h"
+#include "registry.h"
+#include "runtime.h"
+
+#define SLUICE_VERSION "0.1.0"
+
+static const char *const usage_main =
+    "usage: sluice <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE         run a pipeline until its sources end (or SIGINT/SIGTERM)\n"
+    "  validate FILE    check a pipeline file; exit 0 if it is valid\n"
+    "  graph FILE       print the pipeline as a Graphviz DOT graph\n"
+    "  inspect [TYPE]   list operator types, or show one type's ports and parameters\n"
+    "\n"
+    "  sluice <command> --help   help for a command\n"
+    "  sluice --version          print the version\n";
+
+static const char *const usage_run =
+    "usage: sluice run FILE [--set KEY=VALUE]... [--progress] [--no-fusion]\n"
+    "\n"
+    "Run the pipeline in FILE until every source has ended, then drain and exit 0.\n"
+    "SIGINT/SIGTERM stop the sources; events in flight are drained and written.\n"
+    "A second signal stops at once (exit 130).\n"
+    "\n"
+    "  --set KEY=VALUE   override a key of the file, e.g. operators.events.path=x.jsonl\n"
+    "                    (VALUE is YAML: --set a.b=[1,2] sets a list)\n"
+    "  --progress        print events in/out and rates per operator every second\n"
+    "                    (the default when stderr is a terminal)\n"
+    "  --no-progress     never print progress\n"
+    "  --no-fusion       run every operator in a stage of its own\n"
+    "  --hwm N           batches queued per edge before a sender blocks (default 8)\n";
+
+static const char *const usage_validate =
+    "usage: sluice validate FILE [--set KEY=VALUE]...\n"
+    "\n"
+    "Check FILE: YAML syntax, operator types and parameters, inputs, ports and\n"
+    "cycles. Prints every problem as file:line:col: message and exits 1, or\n"
+    "prints a summary and exits 0. Nothing runs and no file is opened.\n";
+
+static const char *const usage_graph =
+    "usage: sluice graph FILE [--set KEY=VALUE]... [--no-fusion]\n"
+    "\n"
+    "Print the pipeline as a Graphviz DOT graph on stdout: operators with their\n"
+    "ports and parallelism, stages (fused chains) as clusters, and each edge\n"
+    "labelled fused, forward, round-robin or keyed. Render it with\n"
+    "  sluice graph FILE | dot -Tsvg > pipeline.svg\n";
+
+static const char *const usage_inspect =
+    "usage: sluice inspect [TYPE]\n"
+    "\n"
+    "Without TYPE, list every operator type with a one-line summary. With TYPE,\n"
+    "show its inputs, output ports, parameters (type, default, required, help)\n"
+    "and where it comes from.\n";
+
+typedef struct cli {
+    const char *file;
+    const char **sets;
+    size_t n_sets;
+    int progress; /* -1: when stderr is a terminal */
+    int fusion;
+    int hwm;
+} cli;
+
+/* Parse the options shared by the file commands. Returns 0, 1 (--help shown) or 2 (usage). */
+static int parse_args(int argc, char **argv, const char *usage, cli *c)
+{
+    static const struct option opts[] = {
+        {"set", required_argument, NULL, 's'},      {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},    {"no-fusion", no_argument, NULL, 'F'},
+        {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    c->progress = -1;
+    c->fusion = 1;
+    c->hwm = 0;
+    c->sets = calloc((size_t)argc + 1, sizeof *c->sets);
+    if (!c->sets)
+        return 2;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's': c->sets[c->n_sets++] = optarg; break;
+        case 'p': c->progress = 1; break;
+        case 'P': c->progress = 0; break;
+        case 'F': c->fusion = 0; break;
+        case 'w': c->hwm = atoi(optarg); break;
+        case 'h': fputs(usage, stdout); return 1;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "sluice: %s\n%s", optind >= argc ? "missing FILE" : "too many arguments",
+                usage);
+        return 2;
+    }
+    c->file = argv[optind];
+    return 0;
+}
+
+static sl_pipeline *load(const cli *c)
+{
+    sl_diag d;
+    sl_diag_init(&d);
+    sl_pipeline *p = NULL;
+    if (sl_pipeline_load(c->file, c->sets, c->n_sets, &d, &p) != 0)
+        sl_diag_print(&d, stderr);
+    sl_diag_fini(&d);
+    return p;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    cli c;
+    int rc = parse_args(argc, argv, usage_run, &c);
+    if (rc != 0) {
+        free(c.sets);
+        return rc == 1 ? 0 : 2;
+    }
+    sl_pipeline *p = load(&c);
+    sl_runtime *rt = NULL;
+    int status = 1;
+    if (!p)
+        goto out;
+    sl_run_opts o;
+    sl_run_opts_default(&o);
+    o.fusion = c.fusion;
+    o.progress = c.progress < 0 ? isatty(STDERR_FILENO) : c.progress;
+    if (c.hwm > 0)
+        o.hwm = c.hwm;
+    sl_diag d;
+    sl_diag_init(&d);
+    if (sl_runtime_new(p, &o, &d, &rt) != 0) {
+        sl_diag_print(&d, stderr);
+        sl_diag_fini(&d);
+        goto out;
+    }
+    sl_diag_fini(&d);
+    rc = sl_runtime_run(rt);
+    if (rc == 0)
+        status = 0;
+    else if (rc == SL_EINTERRUPTED)
+        status = 130;
+    else
+        fprintf(stderr, "sluice: pipeline '%s' failed\n", p->name);
+out:
+    sl_runtime_destroy(&rt);
+    sl_pipeline_destroy(&p);
+    free(c.sets);
+    return status;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    cli c;
+    int rc = parse_args(argc, argv, usage_validate, &c);
+    if (rc != 0) {
+        free(c.sets);
+        return rc == 1 ? 0 : 2;
+    }
+    sl_pipeline *p = load(&c);
+    int status = 1;
+    if (p) {
+        sl_diag d;
+        sl_diag_init(&d);
+        sl_run_opts o;
+        sl_run_opts_default(&o);
+        sl_runtime *rt = NULL;
+        if (sl_runtime_new(p, &o, &d, &rt) != 0) {
+            sl_diag_print(&d, stderr);
+        } else {
+            sl_plan plan;
+            size_t stages = 0;
+            if (sl_plan_build(p, 1, &plan) == 0) {
+                stages = plan.n_stages;
+                sl_plan_fini(&plan);
+            }
+            printf("%s: ok: pipeline '%s', %zu operators in %zu stages\n", c.file, p->name,
+                   p->n_ops, stages);
+            status = 0;
+        }
+        sl_runtime_destroy(&rt);
+        sl_diag_fini(&d);
+    }
+    sl_pipeline_destroy(&p);
+    free(c.sets);
+    return status;
+}
+
+static int cmd_graph(int argc, char **argv)
+{
+    cli c;
+    int rc = parse_args(argc, argv, usage_graph, &c);
+    if (rc != 0) {
+        free(c.sets);
+        return rc == 1 ? 0 : 2;
+    }
+    sl_pipeline *p = load(&c);
+    int status = 1;
+    sl_plan plan;
+    if (p && sl_plan_build(p, c.fusion, &plan) == 0) {
+        status = sl_graph_write_dot(p, &plan, stdout) == 0 ? 0 : 1;
+        sl_plan_fini(&plan);
+    }
+    sl_pipeline_destroy(&p);
+    free(c.sets);
+    return status;
+}
+
+static const char *type_name(sl_param_type t)
+{
+    static const char *const names[] = {"string", "int",  "double", "bool", "duration", "size",
+                                        "enum",   "expr", "list",   "map",  "any"};
+    return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_inspect, stdout);
+        return 0;
+    }
+    if (argc > 2) {
+        fputs(usage_inspect, stderr);
+        return 2;
+    }
+    if (argc == 1) {
+        for (size_t i = 0; i < sl_registry_count(); i++) {
+            const sl_registry_entry *e = sl_registry_at(i);
+            printf("%-20s %s\n", e->op->name, e->op->summary ? e->op->summary : "");
+        }
+        return 0;
+    }
+    const sl_registry_entry *e = sl_registry_find(argv[1]);
+    if (!e) {
+        const char *s = sl_suggest(argv[1], sl_registry_names());
+        fprintf(stderr, "sluice: no operator type '%s'%s%s%s\n", argv[1],
+                s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        return 1;
+    }
+    const sl_operator *op = e->op;
+    printf("%s\n  %s\n\n", op->name, op->summary ? op->summary : "");
+    printf("Origin:      %s\n", e->origin);
+    printf("Kind:        %s\n", (op->flags & SL_OP_SOURCE) ? "source"
+                                : (op->flags & SL_OP_SINK)  ? "sink"
+                                                            : "operator");
+    printf("Inputs:     ");
+    const char *const *in = sl_operator_inputs(op);
+    if (!*in)
+        printf(" (none)");
+    for (; *in; in++)
+        printf(" %s", *in);
+    printf("\nOutputs:    ");
+    const char *const *out = sl_operator_fixed_outputs(op);
+    if (!*out && !op->port_param)
+        printf(" (none)");
+    for (; *out; out++)
+        printf(" %s", *out);
+    if (op->port_param)
+        printf(" + one per key of '%s'", op->port_param);
+    if (op->key_param)
+        printf("\nKeyed by:    '%s' when parallelism > 1", op->key_param);
+    printf("\n\nParameters:\n");
+    if (!op->params || !op->params->name)
+        printf("  (none)\n");
+    for (const sl_param *pp = op->params; pp && pp->name;
+         pp = (const sl_param *)(const void *)((const char *)pp + op->param_size)) {
+        printf("  %-14s %-9s %s", pp->name, type_name(pp->type),
+               pp->required ? "required" : "optional");
+        if (pp->default_value)
+            printf(", default: %s", pp->default_value);
+        if (pp->choices)
+            printf(", one of: %s", pp->choices);
+        printf("\n  %14s %s\n", "", pp->help ? pp->help : "");
+    }
+    printf("\nCommon keys: type, parallelism, fuse, partition_by, description\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error we report, not a crash */
+    sl_builtin_register();
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("sluice %s\n", SLUICE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "graph") == 0)
+        return cmd_graph(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    static const char *const cmds[] = {"run", "validate", "graph", "inspect", NULL};
+    const char *s = sl_suggest(cmd, cmds);
+    fprintf(stderr, "sluice: unknown command '%s'%s%s%s\n%s", cmd, s ? " (did you mean '" : "",
+            s ? s : "", s ? "'?)" : "", usage_main);
+    return 2;
+}
