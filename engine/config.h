@@ -26,7 +26,7 @@ struct sl_node {
     const char *file;  /* shared by the whole tree, owned by the root */
     int line, col;     /* 1-based position of the node's first character */
     char *str;         /* SL_NODE_SCALAR: text after expansion (owned) */
-    int quoted;        /* scalar was single/double quoted (so `"123"` is a string) */
+    int quoted;        /* scalar was '...'/"..." quoted, a | or > block, or !!str: text */
     int is_null;       /* plain scalar `~`, `null`, or empty */
     size_t n;          /* number of children (map pairs or seq items) */
     size_t cap;
@@ -51,10 +51,32 @@ int sl_config_load_string(const char *name, const char *text, size_t len, sl_dia
  * path and replaces the leaf. The value is parsed as a YAML flow node, so
  * `--set a.b=[1,2]` sets a list. Errors (no '=', a path through a scalar)
  * go to d with the position "--set" and return -1.
+ * Nodes made here have file "--set" and line 0; a null value on the path
+ * (`batch:` left empty) becomes a mapping. After a bad path or value the
+ * tree is unchanged.
  */
 int sl_config_set(sl_node *root, const char *assignment, sl_diag *d);
 
 void sl_node_destroy(sl_node **np);
+
+/*
+ * Parse `text` as one YAML value (a scalar, `[1, 2]`, `{a: 1}`, `5s`, ...)
+ * into a new tree *out (caller owns it: sl_node_destroy). Every node gets the
+ * position file:line:col, where `file` is borrowed and must outlive the tree
+ * (a string of the tree it is inserted into, or a static one). Empty text
+ * gives an empty (null) scalar. ${VAR} is expanded as in a file. Errors go
+ * to d at file:line:col and return -1 (*out is then NULL or partial).
+ */
+int sl_node_parse(const char *text, const char *file, int line, int col, sl_diag *d,
+                  sl_node **out);
+
+/*
+ * Set `key` of mapping `map` to `value`, taking ownership of value even on
+ * failure. An existing value is destroyed and replaced (the key keeps its
+ * position); a new key is appended with value's file and position.
+ * Returns 0, or -1 if map is not a mapping or out of memory.
+ */
+int sl_node_map_set(sl_node *map, const char *key, sl_node *value);
 
 /* Value of `key` in map n, or NULL (also when n is not a map). */
 sl_node *sl_node_get(const sl_node *n, const char *key);

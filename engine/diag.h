@@ -5,6 +5,7 @@
 #ifndef SL_DIAG_H
 #define SL_DIAG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -23,7 +24,11 @@ typedef struct sl_diag {
 void sl_diag_init(sl_diag *d);
 void sl_diag_fini(sl_diag *d);
 
-/* Add a message at file:line:col (file may be NULL: then no position is printed). */
+/*
+ * Add a message at file:line:col (file borrowed, copied). Printed as
+ * "file:line:col: msg"; with line 0 as "file: msg" (whole-file problems,
+ * --set); with file NULL as the bare "msg". Out of memory drops the message.
+ */
 void sl_diag_add(sl_diag *d, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void sl_diag_vadd(sl_diag *d, const char *file, int line, int col, const char *fmt, va_list ap);
