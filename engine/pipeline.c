@@ -364,13 +364,69 @@ static void resolve_inputs(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     }
 }
 
-/* Kahn's algorithm; operators left over sit on a cycle, reported once each. */
+/* Whether operator `to` reads from operator `from`. */
+static int feeds(const sl_pipeline *p, size_t from, size_t to)
+{
+    for (size_t j = 0; j < p->ops[to].n_inputs; j++)
+        if (p->ops[to].inputs[j].from == from)
+            return 1;
+    return 0;
+}
+
+/*
+ * Breadth-first search among `left` operators for the shortest way from
+ * `start` back to itself; writes "a -> b -> a" into buf. Returns 1 if the
+ * operator is on a cycle (an operator merely downstream of one is not).
+ */
+static int find_cycle(const sl_pipeline *p, const char *left, size_t start, char *buf, size_t n)
+{
+    size_t count = p->n_ops, head = 0, tail = 0;
+    size_t *queue = calloc(count, sizeof *queue), *prev = calloc(count, sizeof *prev);
+    int found = 0;
+    if (!queue || !prev)
+        goto out;
+    for (size_t i = 0; i < count; i++)
+        prev[i] = (size_t)-1;
+    queue[tail++] = start;
+    while (head < tail && !found) {
+        size_t at = queue[head++];
+        for (size_t next = 0; next < count && !found; next++) {
+            if (!left[next] || !feeds(p, at, next))
+                continue;
+            if (next == start) {
+                found = 1;
+                prev[start] = at;
+            } else if (prev[next] == (size_t)-1) {
+                prev[next] = at;
+                queue[tail++] = next;
+            }
+        }
+    }
+    if (found) {
+        /* walk back from start's predecessor to start, then print forwards */
+        size_t path[64], len = 0;
+        for (size_t at = prev[start]; at != start && len < 63; at = prev[at])
+            path[len++] = at;
+        size_t off = (size_t)snprintf(buf, n, "%s", p->ops[start].name);
+        while (len-- > 0 && off < n)
+            off += (size_t)snprintf(buf + off, n - off, " -> %s", p->ops[path[len]].name);
+        if (off < n)
+            snprintf(buf + off, n - off, " -> %s", p->ops[start].name);
+    }
+out:
+    free(queue);
+    free(prev);
+    return found;
+}
+
+/* Kahn's algorithm; operators left over are on a cycle or downstream of one. */
 static void sort_topologically(sl_pipeline *p, sl_diag *d)
 {
     size_t n = p->n_ops, done = 0;
     size_t *indeg = calloc(n, sizeof *indeg);
+    char *left = calloc(n ? n : 1, 1);
     p->topo = calloc(n ? n : 1, sizeof *p->topo);
-    if (!indeg || !p->topo)
+    if (!indeg || !p->topo || !left)
         goto out;
     for (size_t i = 0; i < n; i++)
         indeg[i] = p->ops[i].n_inputs;
@@ -389,10 +445,16 @@ static void sort_topologically(sl_pipeline *p, sl_diag *d)
                     indeg[i]--;
     }
     for (size_t i = 0; i < n; i++)
-        if (indeg[i] != (size_t)-1)
-            diag_at(d, p->ops[i].node, "operator '%s' is part of a cycle", p->ops[i].name);
+        left[i] = indeg[i] != (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        char path[512];
+        if (left[i] && find_cycle(p, left, i, path, sizeof path))
+            diag_at(d, p->ops[i].node, "operator '%s' is part of a cycle (%s)", p->ops[i].name,
+                    path);
+    }
 out:
     free(indeg);
+    free(left);
 }
 
 static int check_pipeline(sl_pipeline *p, sl_diag *d)
