@@ -92,6 +92,14 @@ static int common_init(sl_ctx *ctx, void **state, int is_stdout)
     s->is_stdout = is_stdout;
     s->msgpack = strcmp(h->node_str(h->param(ctx, "format")), "msgpack") == 0;
     s->errors_port = h->port(ctx, "errors");
+    uint32_t instances;
+    h->instance(ctx, &instances);
+    if (instances > 1) {
+        /* several writers would interleave partial lines in one file */
+        h->config_error(ctx, NULL, "%s writes one file: use parallelism 1",
+                        is_stdout ? "sink.stdout" : "sink.file");
+        return SL_ERROR;
+    }
     if (is_stdout) {
         s->size = 4096;
         s->interval_ns = 0;

@@ -5,6 +5,7 @@
  * running; 2 wrong usage; 130 stopped at once by a second signal.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +298,14 @@ static int cmd_inspect(int argc, char **argv)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error we report, not a crash */
+    /*
+     * Batch payloads (~100 KB-4 MiB) are allocated by one thread and freed by
+     * another. Above glibc's mmap threshold every one would be a fresh mmap
+     * and munmap, with a page fault per 4 KiB touched; keep them in the heap
+     * and let freed memory be reused (docs/design/runtime.md, measured there).
+     */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     sl_builtin_register();
     if (argc < 2) {
         fputs(usage_main, stderr);
