@@ -92,6 +92,8 @@ struct sl_runtime {
     _Atomic int stop;      /* graceful stop requested */
     _Atomic int failed;    /* an operator failed or a hard stop */
     _Atomic int running;   /* stage threads not yet finished */
+    pthread_t main_thread; /* woken with SIGUSR1 when the last stage ends */
+    int wake_main;
     int64_t started_ns;
 };
 

@@ -298,8 +298,12 @@ int sl_runtime_run(sl_runtime *rt)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    if (rt->opts.handle_signals)
+    sigaddset(&set, SIGUSR1); /* sent by the last stage thread to end: see stage.c */
+    if (rt->opts.handle_signals) {
         pthread_sigmask(SIG_BLOCK, &set, &old); /* threads inherit it: only we see signals */
+        rt->main_thread = pthread_self();
+        rt->wake_main = 1;
+    }
 
     int rc = 0;
     for (size_t o = 0; o < rt->p->n_ops && rc == 0; o++)
@@ -333,7 +337,7 @@ int sl_runtime_run(sl_runtime *rt)
             shut = 1;
         }
         if (rt->opts.handle_signals) {
-            struct timespec ts = {0, 50 * 1000000};
+            struct timespec ts = {0, 100 * 1000000};
             int sig = sigtimedwait(&set, NULL, &ts);
             if (sig == SIGINT || sig == SIGTERM) {
                 if (signals++ == 0 && !atomic_load(&rt->failed)) {
@@ -346,7 +350,7 @@ int sl_runtime_run(sl_runtime *rt)
                 }
             }
         } else {
-            struct timespec ts = {0, 10 * 1000000};
+            struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
         }
         int64_t now = sl__monotonic();
@@ -363,8 +367,15 @@ int sl_runtime_run(sl_runtime *rt)
     if (rt->opts.progress && last)
         print_progress(rt, last, (double)(sl__monotonic() - last_report) / 1e9);
     free(last);
-    if (rt->opts.handle_signals)
+    if (rt->opts.handle_signals) {
+        struct timespec zero = {0, 0};
+        sigset_t usr1;
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        while (sigtimedwait(&usr1, NULL, &zero) == SIGUSR1)
+            ; /* consume the wake-up so it does not outlive the run */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     if (rc == 0 && atomic_load(&rt->failed)) {
         rc = SL_EOPERATOR;
         for (size_t s = 0; s < rt->n_stages; s++)

@@ -10,6 +10,8 @@
  * finish), flushes everything and sends EOS downstream.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -166,6 +168,9 @@ static int run_receiver(sl_stage *s)
 void *sl__stage_main(void *arg)
 {
     sl_stage *s = arg;
+    char name[16]; /* the kernel keeps 15 characters: "sl:<head operator>" */
+    snprintf(name, sizeof name, "sl:%s", s->insts[0]->def->name);
+    pthread_setname_np(pthread_self(), name);
     int rc = s->pull ? run_receiver(s) : run_source(s);
     if (rc != 0) {
         if (rc != SL_EINTERRUPTED || !stopped_hard(s->rt))
@@ -173,6 +178,7 @@ void *sl__stage_main(void *arg)
         sl__fail(s->rt);
     }
     s->rc = rc;
-    atomic_fetch_sub(&s->rt->running, 1);
+    if (atomic_fetch_sub(&s->rt->running, 1) == 1 && s->rt->wake_main)
+        pthread_kill(s->rt->main_thread, SIGUSR1); /* the last one: no need to wait for a poll */
     return NULL;
 }
