@@ -31,6 +31,13 @@
 #include <cstring>
 #include <new>
 
+/*
+ * simdjson switches on its development checks whenever NDEBUG is unset, and
+ * our builds keep assert() on. Those checks assert (instead of failing the
+ * parse) when nesting passes max_depth, which we report as an error
+ * ourselves (SL_JSON_MAX_DEPTH), and they slow every parse down.
+ */
+#define SIMDJSON_DEVELOPMENT_CHECKS 0
 #include <simdjson.h>
 
 namespace od = simdjson::ondemand;

@@ -190,7 +190,7 @@ static void test_round_trip(void **state)
 static void test_against_libc(void **state)
 {
     (void)state;
-    char buf[40], want[40];
+    char buf[96], want[96];
     for (int i = 0; i < 100000; i++) {
         /* seconds within the int64 ns range */
         int64_t sec = (int64_t)(rng() % UINT64_C(18000000000)) - INT64_C(9000000000);
