@@ -230,7 +230,7 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
         else
             o->parallelism = (uint32_t)x;
     }
-    o->fuse = 1;
+    o->fuse = -1;
     const sl_node *fuse = scalar_at(n, "fuse", d);
     int b;
     if (fuse) {

@@ -39,7 +39,7 @@ typedef struct sl_opdef {
     const char *origin;      /* built-in or plugin path (borrowed) */
     sl_node *node;           /* its YAML mapping (borrowed from the tree) */
     uint32_t parallelism;
-    int fuse;                /* may be chained into its upstream's stage */
+    int fuse;                /* 1 fuse: true, 0 fuse: false, -1 not written (the planner decides) */
     sl_input *inputs;
     size_t n_inputs;
     char **ports;            /* output port names; [0] is the main port */

@@ -9,10 +9,13 @@
 static int fusable(const sl_pipeline *p, size_t d)
 {
     const sl_opdef *o = &p->ops[d];
-    if (!o->fuse || (o->op->flags & SL_OP_SOURCE) || o->n_inputs != 1)
+    if (o->fuse == 0 || (o->op->flags & SL_OP_SOURCE) || o->n_inputs != 1)
         return 0;
     const sl_input *in = &o->inputs[0];
     const sl_opdef *u = &p->ops[in->from];
+    /* sources decode (JSON, msgpack, HTTP): keep them on a thread of their own unless asked */
+    if ((u->op->flags & SL_OP_SOURCE) && o->fuse != 1)
+        return 0;
     if (u->parallelism != o->parallelism)
         return 0;
     if (o->parallelism > 1 && o->key.n > 0)
