@@ -177,7 +177,6 @@ static void test_fusion_rules(void **st)
     assert_int_equal(sl_plan_edge_kind(&plan, p, d, &p->ops[d].inputs[0]), SL_EDGE_KEYED);
     assert_int_equal(sl_plan_edge_kind(&plan, p, e, &p->ops[e].inputs[0]), SL_EDGE_FORWARD);
     sl_plan_fini(&plan);
-    sl_plan_fini(&plan);
     sl_pipeline_destroy(&p);
     /* a source's only consumer starts a new stage, unless it asks for fusion */
     p = load_ok("operators:\n"
@@ -190,6 +189,7 @@ static void test_fusion_rules(void **st)
                          plan.stage_of[sl_pipeline_find(p, "src")]);
     assert_int_equal(plan.stage_of[sl_pipeline_find(p, "b")],
                      plan.stage_of[sl_pipeline_find(p, "s2")]);
+    sl_plan_fini(&plan);
     /* without fusion every operator is its own stage */
     assert_int_equal(sl_plan_build(p, 0, &plan), 0);
     assert_int_equal(plan.n_stages, p->n_ops);
