@@ -241,7 +241,7 @@ static void h_timer_set(sl_ctx *ctx, int64_t at_ns) { inst_of(ctx)->timer_at = a
 static int h_stopping(sl_ctx *ctx)
 {
     sl_runtime *rt = inst_of(ctx)->rt;
-    return atomic_load(&rt->stop) || atomic_load(&rt->failed);
+    return atomic_load(&rt->failed) ? 2 : atomic_load(&rt->stop) ? 1 : 0;
 }
 
 static void h_log(sl_ctx *ctx, sl_log_level level, const char *fmt, ...)

@@ -376,12 +376,10 @@ int sl_runtime_run(sl_runtime *rt)
             ; /* consume the wake-up so it does not outlive the run */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    if (rc == 0 && atomic_load(&rt->failed)) {
+    if (signals > 1)
+        rc = SL_EINTERRUPTED; /* stopped at once on request, whatever the stages were doing */
+    else if (rc == 0 && atomic_load(&rt->failed))
         rc = SL_EOPERATOR;
-        for (size_t s = 0; s < rt->n_stages; s++)
-            if (rt->stages[s].rc == SL_EINTERRUPTED && signals > 1)
-                rc = SL_EINTERRUPTED;
-    }
     return rc;
 }
 

@@ -133,6 +133,8 @@ static int run_receiver(sl_stage *s)
             return SL_EINTERRUPTED;
         int got = 0;
         for (int k = 0; k < DRAIN_PER_ROUND && s->eos_seen < s->eos_expected; k++) {
+            if (stopped_hard(rt))
+                return SL_EINTERRUPTED; /* a hard stop does not drain what is queued */
             sl_rx rx;
             int rc = sl_transport_recv(s->pull, &rx, ZMQ_DONTWAIT);
             if (rc == -EAGAIN)

@@ -53,14 +53,35 @@ static int zsink_init(sl_ctx *ctx, void **state)
 
 static int zsink_start(void *state, sl_ctx *ctx)
 {
-    return zsock_open(ctx, &((zmq_sink *)state)->z) == 0 ? SL_OK : SL_ERROR;
+    zmq_sink *s = state;
+    /*
+     * PUSH queues only to receivers that are really connected (IMMEDIATE),
+     * so with nobody listening a send waits - backpressure - instead of
+     * filling a queue that closing the socket would throw away.
+     */
+    int timeout = 100; /* ms: how often a waiting send looks at the stop flag */
+    s->z.immediate = 1;
+    if (zsock_open(ctx, &s->z) != 0)
+        return SL_ERROR;
+    zmq_setsockopt(s->z.sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    return SL_OK;
 }
 
+/* Send one message, waiting for a receiver as long as the pipeline is not stopped hard. */
 static int send_all(zmq_sink *s, sl_ctx *ctx, const void *p, size_t n)
 {
+    int warned = 0;
     while (zmq_send(s->z.sock, p, n, 0) < 0) {
         if (errno == EINTR)
             continue;
+        if (errno == EAGAIN) { /* nobody to take it yet, or the receiver is full */
+            if (ctx->host->stopping(ctx) == 2)
+                return SL_ERROR;
+            if (!warned++ && s->z.type == ZMQ_PUSH)
+                ctx->host->log(ctx, SL_LOG_INFO, "waiting for a receiver on '%s'",
+                               s->z.endpoint);
+            continue;
+        }
         ctx->host->log(ctx, SL_LOG_ERROR, "cannot send to '%s': %s", s->z.endpoint,
                        zmq_strerror(errno));
         return SL_ERROR;

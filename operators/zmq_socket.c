@@ -37,8 +37,17 @@ int zsock_open(sl_ctx *ctx, zsock *z)
     z->zctx = zmq_ctx_new();
     if (!z->zctx || !(z->sock = zmq_socket(z->zctx, z->type)))
         goto err;
-    int linger = 1000; /* let a sink's last messages leave on close */
+    /*
+     * On close, give queued messages up to 30 s to reach a receiver: a sink's
+     * last batches are sent when the pipeline ends. Longer would let a dead
+     * receiver hang the shutdown.
+     */
+    int linger = 30000;
     zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (z->immediate) {
+        int one = 1;
+        zmq_setsockopt(z->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    }
     zmq_setsockopt(z->sock, ZMQ_SNDHWM, &z->hwm, sizeof z->hwm);
     zmq_setsockopt(z->sock, ZMQ_RCVHWM, &z->hwm, sizeof z->hwm);
     if ((z->bind ? zmq_bind(z->sock, z->endpoint) : zmq_connect(z->sock, z->endpoint)) != 0)

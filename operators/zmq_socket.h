@@ -14,6 +14,7 @@ typedef struct zsock {
     int type;  /* ZMQ_PULL, ZMQ_SUB, ZMQ_PUSH, ZMQ_PUB */
     int bind;
     int hwm;
+    int immediate; /* set ZMQ_IMMEDIATE before connecting (a sender that must not lose messages) */
 } zsock;
 
 /*

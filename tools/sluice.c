@@ -88,6 +88,7 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    c->n_sets = 0;
     c->progress = -1;
     c->fusion = 1;
     c->hwm = 0;

@@ -283,9 +283,19 @@ static inline int sl_mp_timestamp_ns(const sl_mp_val *v, int64_t *ns)
     }
     if (nsec >= 1000000000u)
         return -1;
-    if (sec > INT64_MAX / 1000000000 - 1 || sec < INT64_MIN / 1000000000 + 1)
+    /*
+     * Exact range check: every instant that fits int64 ns is accepted. Before
+     * the epoch, borrow a second so that sec * 1e9 cannot overflow on its way
+     * to a sum that fits (INT64_MIN is -9223372037 s + 145224192 ns).
+     */
+    int64_t frac = (int64_t)nsec, whole;
+    if (sec < 0 && frac > 0) {
+        sec += 1;
+        frac -= 1000000000;
+    }
+    if (__builtin_mul_overflow(sec, (int64_t)1000000000, &whole) ||
+        __builtin_add_overflow(whole, frac, ns))
         return -1;
-    *ns = sec * 1000000000 + nsec;
     return 0;
 }
 

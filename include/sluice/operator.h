@@ -176,7 +176,11 @@ struct sl_host {
     int64_t (*monotonic)(sl_ctx *ctx);     /* monotonic clock, ns */
     /* Ask for on_timer once the monotonic clock reaches `at_ns` (replaces an earlier one). */
     void (*timer_set)(sl_ctx *ctx, int64_t at_ns);
-    /* True once the pipeline is shutting down (SIGINT/SIGTERM or an error elsewhere). */
+    /*
+     * 0 while running; 1 once a graceful stop was asked for (SIGINT/SIGTERM:
+     * sources should end, everything else keeps draining); 2 on a hard stop
+     * (an error elsewhere, a second signal): return from blocking work now.
+     */
     int (*stopping)(sl_ctx *ctx);
 
     /* -- logging -- */

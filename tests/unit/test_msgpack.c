@@ -200,12 +200,42 @@ static void test_truncation_is_detected(void **st)
     sl_wbuf_fini(&w);
 }
 
+/* The first and last instants int64 nanoseconds can hold decode; one past them does not. */
+static void test_timestamp_range_edges(void **st)
+{
+    (void)st;
+    static const int64_t edges[] = {INT64_MAX, INT64_MIN, INT64_MAX - 999999999ll,
+                                    INT64_MIN + 1, 0, -1};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        sl_wbuf w = {0};
+        assert_int_equal(sl_mp_write_timestamp(&w, edges[i]), 0);
+        const uint8_t *p = w.data;
+        sl_mp_val v;
+        int64_t ns;
+        assert_int_equal(sl_mp_read(&p, w.data + w.len, &v), 0);
+        assert_int_equal(sl_mp_timestamp_ns(&v, &ns), 0);
+        assert_true(ns == edges[i]);
+        sl_wbuf_fini(&w);
+    }
+    /* 2262-04-11T23:47:17Z (timestamp64 form) is one second past INT64_MAX ns */
+    uint64_t sec = (uint64_t)(INT64_MAX / 1000000000 + 1);
+    uint8_t past[10] = {0xd7, 0xff};
+    for (int i = 0; i < 8; i++)
+        past[2 + i] = (uint8_t)(sec >> (56 - 8 * i));
+    const uint8_t *p = past;
+    sl_mp_val v;
+    int64_t ns;
+    assert_int_equal(sl_mp_read(&p, past + sizeof past, &v), 0);
+    assert_int_equal(sl_mp_timestamp_ns(&v, &ns), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_what_msgpack_c_packs),
         cmocka_unit_test(test_msgpack_c_reads_what_we_write),
         cmocka_unit_test(test_truncation_is_detected),
+        cmocka_unit_test(test_timestamp_range_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
