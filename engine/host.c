@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "expr.h"
 #include "instance.h"
 
 int64_t sl__monotonic(void)
@@ -267,6 +268,91 @@ static void h_count(sl_ctx *ctx, const char *counter, uint64_t n)
     }
 }
 
+/* ---------------------------------------------------------- expressions */
+
+/*
+ * Where the token at byte `offset` of node n's text sits in the file. Exact
+ * for one-line scalars (plain or quoted); a multi-line block scalar points
+ * at its start.
+ */
+static void token_position(const sl_node *n, size_t offset, int *line, int *col)
+{
+    *line = n->line;
+    *col = n->col + (n->quoted ? 1 : 0) + (int)offset;
+    if (n->str && strchr(n->str, '\n'))
+        *col = n->col;
+}
+
+static sl_expr *h_expr_compile(sl_ctx *ctx, const sl_node *at, const char *text,
+                               const char *const *vars)
+{
+    sl_inst *in = inst_of(ctx);
+    const sl_node *where = at ? at : in->def->node;
+    if (!text)
+        text = at && at->kind == SL_NODE_SCALAR ? at->str : NULL;
+    if (!text) {
+        h_config_error(ctx, where, "expected an expression");
+        return NULL;
+    }
+    sl_expr *e = NULL;
+    sl_expr_error err;
+    if (sl_expr_compile(text, strlen(text), vars, &e, &err) != 0) {
+        int line, col;
+        token_position(where, at && at->str == text ? err.offset : 0, &line, &col);
+        if (in->rt->diag)
+            sl_diag_add(in->rt->diag, where->file, line, col, "%s", err.msg);
+        else
+            sl__log(in->def->name, SL_LOG_ERROR, "%s:%d:%d: %s", where->file, line, col, err.msg);
+        return NULL;
+    }
+    sl_expr **list = realloc(in->exprs, (in->n_exprs + 1) * sizeof *list);
+    if (!list || (!in->vm && !(in->vm = sl_expr_vm_new()))) {
+        if (list)
+            in->exprs = list;
+        sl_expr_destroy(&e);
+        return NULL;
+    }
+    in->exprs = list;
+    list[in->n_exprs++] = e;
+    return e;
+}
+
+static int h_expr_bool(sl_ctx *ctx, const sl_expr *e, const uint8_t *const *docs,
+                       const size_t *lens, size_t n_docs)
+{
+    return sl_expr_eval_bool(e, inst_of(ctx)->vm, docs, lens, n_docs);
+}
+
+static int h_expr_value(sl_ctx *ctx, const sl_expr *e, const uint8_t *const *docs,
+                        const size_t *lens, size_t n_docs, sl_wbuf *out)
+{
+    return sl_expr_eval_msgpack(e, inst_of(ctx)->vm, docs, lens, n_docs, out);
+}
+
+static const char *h_expr_error(sl_ctx *ctx)
+{
+    sl_inst *in = inst_of(ctx);
+    return in->vm ? sl_expr_vm_error(in->vm) : "";
+}
+
+static size_t h_expr_terms(sl_ctx *ctx, const sl_expr *e) { return sl_expr_and_terms(e); }
+
+static const sl_expr *h_expr_term(sl_ctx *ctx, const sl_expr *e, size_t i)
+{
+    return sl_expr_and_term(e, i);
+}
+
+void sl__inst_release(sl_inst *in)
+{
+    for (size_t i = 0; i < in->n_exprs; i++)
+        sl_expr_destroy(&in->exprs[i]);
+    free(in->exprs);
+    in->exprs = NULL;
+    in->n_exprs = 0;
+    sl_expr_vm_destroy(&in->vm);
+    sl_wbuf_fini(&in->scratch);
+}
+
 const sl_host sl__host = {
     .abi_version = SL_ABI_VERSION,
     .struct_size = sizeof(sl_host),
@@ -295,4 +381,10 @@ const sl_host sl__host = {
     .stopping = h_stopping,
     .log = h_log,
     .count = h_count,
+    .expr_compile = h_expr_compile,
+    .expr_bool = h_expr_bool,
+    .expr_value = h_expr_value,
+    .expr_error = h_expr_error,
+    .expr_terms = h_expr_terms,
+    .expr_term = h_expr_term,
 };

@@ -65,6 +65,9 @@ struct sl_inst {
     sl_counter counters[SL_MAX_COUNTERS];
     size_t n_counters;
     sl_wbuf scratch;       /* drop envelopes */
+    struct sl_expr_vm *vm; /* expression evaluator, made on first compile */
+    struct sl_expr **exprs;/* compiled for this instance, freed with it */
+    size_t n_exprs;
 };
 
 struct sl_stage {
@@ -111,6 +114,8 @@ uint64_t sl__key_hash(const uint8_t *ev, size_t len, const sl_path *key);
 
 /* host.c */
 extern const sl_host sl__host;
+/* Free what the host made for an instance (expressions, evaluator, scratch). */
+void sl__inst_release(sl_inst *in);
 int64_t sl__monotonic(void);
 int64_t sl__wallclock(void);
 void sl__log(const char *op, sl_log_level level, const char *fmt, ...)

@@ -417,7 +417,7 @@ void sl_runtime_destroy(sl_runtime **rtp)
                 free(in->ports[k].edges);
             }
             free(in->ports);
-            sl_wbuf_fini(&in->scratch);
+            sl__inst_release(in);
         }
         free(rt->by_op[o]);
     }

@@ -97,6 +97,7 @@ typedef struct sl_param {
 /* --------------------------------------------------- the operator's context */
 
 typedef struct sl_ctx sl_ctx;     /* one per operator instance; first field is public */
+typedef struct sl_expr sl_expr;   /* a compiled expression (docs/expressions.md) */
 typedef struct sl_node sl_node;   /* a configuration node (YAML), read through the host */
 typedef struct sl_host sl_host;
 
@@ -192,6 +193,34 @@ struct sl_host {
 
     /* Add to a named counter of this instance (created on first use). */
     void (*count)(sl_ctx *ctx, const char *counter, uint64_t n);
+
+    /* -- expressions (docs/expressions.md) -- */
+
+    /*
+     * Compile an expression: `text`, or when NULL the text of scalar node
+     * `at`. `vars` is a NULL-terminated list of variable names (a join's
+     * "left", "right"), or NULL: identifiers then name the event's fields.
+     * A syntax or type error is reported as a configuration error at the
+     * token's file:line:col and NULL is returned. The engine owns the result
+     * and frees it with the instance. Main thread (init).
+     */
+    sl_expr *(*expr_compile)(sl_ctx *ctx, const sl_node *at, const char *text,
+                             const char *const *vars);
+    /*
+     * Evaluate e against n_docs msgpack documents (the event, or one per
+     * variable). expr_bool returns 1, 0, or -1 on an error or a non-bool
+     * result; expr_value appends the result as msgpack to out and returns 0
+     * or -1. The reason of the last -1 is expr_error (valid until the next
+     * evaluation). Stage thread.
+     */
+    int (*expr_bool)(sl_ctx *ctx, const sl_expr *e, const uint8_t *const *docs,
+                     const size_t *lens, size_t n_docs);
+    int (*expr_value)(sl_ctx *ctx, const sl_expr *e, const uint8_t *const *docs,
+                      const size_t *lens, size_t n_docs, sl_wbuf *out);
+    const char *(*expr_error)(sl_ctx *ctx);
+    /* The top-level && terms of e (1 if it is not a conjunction); term i is borrowed from e. */
+    size_t (*expr_terms)(sl_ctx *ctx, const sl_expr *e);
+    const sl_expr *(*expr_term)(sl_ctx *ctx, const sl_expr *e, size_t i);
 };
 
 /* ------------------------------------------------------------ descriptor */

@@ -1,0 +1,297 @@
+/*
+ * harness.c - one operator between a feeding source and collecting sinks
+ * (see harness.h). The pipeline is real YAML run by the real runtime, so
+ * what an operator test sees is what a pipeline gets.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "instance.h"
+#include "json.h"
+#include "pipeline.h"
+#include "registry.h"
+#include "runtime.h"
+
+#define MAX_PORTS 16
+
+typedef struct port_out {
+    char *name;
+    char **events;
+    size_t n, cap;
+} port_out;
+
+struct sl_harness {
+    char *yaml;
+    sl_wbuf input;             /* queued events, msgpack back to back */
+    uint32_t *ends;
+    size_t n_in;
+    port_out ports[MAX_PORTS];
+    size_t n_ports;
+    sl_json_parser *jp;
+    sl_pipeline *p;
+    sl_runtime *rt;
+};
+
+static sl_harness *current;
+
+/* ---------------------------------------------------- test.feed source */
+
+static int feed_init(sl_ctx *ctx, void **state)
+{
+    *state = calloc(1, sizeof(size_t));
+    return *state ? SL_OK : SL_ERROR;
+}
+
+static int feed_produce(void *state, sl_ctx *ctx, int64_t deadline)
+{
+    size_t *next = state;
+    if (*next == current->n_in)
+        return SL_EOS;
+    size_t start = *next ? current->ends[*next - 1] : 0;
+    if (sl_emit(ctx, 0, current->input.data + start, current->ends[*next] - start) != 0)
+        return SL_ERROR;
+    (*next)++;
+    return SL_OK;
+}
+
+static const sl_operator feed_op = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_operator),
+    .name = "test.feed",
+    .flags = SL_OP_SOURCE,
+    .param_size = sizeof(sl_param),
+    .init = feed_init,
+    .produce = feed_produce,
+    .destroy = free,
+};
+
+/* ---------------------------------------------------- test.sink */
+
+static const sl_param sink_params[] = {
+    {"port", SL_PARAM_STRING, NULL, 1, "port name", NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
+
+static const char *const no_outputs[] = {NULL};
+
+static int sink_init(sl_ctx *ctx, void **state)
+{
+    const char *name = ctx->host->node_str(ctx->host->param(ctx, "port"));
+    for (size_t i = 0; i < current->n_ports; i++)
+        if (strcmp(current->ports[i].name, name) == 0) {
+            *state = &current->ports[i];
+            return SL_OK;
+        }
+    return SL_ERROR;
+}
+
+static int sink_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
+{
+    port_out *po = state;
+    for (uint32_t i = 0; i < b->count; i++) {
+        size_t len;
+        const uint8_t *ev = sl_batch_event(b, i, &len);
+        sl_wbuf w = {0};
+        if (sl_msgpack_to_json(ev, len, &w) != 0 || sl_wbuf_append(&w, "", 1) != 0)
+            return SL_ERROR;
+        if (po->n == po->cap) {
+            po->cap = po->cap ? po->cap * 2 : 64;
+            char **e = realloc(po->events, po->cap * sizeof *e);
+            if (!e)
+                return SL_ERROR;
+            po->events = e;
+        }
+        po->events[po->n++] = (char *)w.data; /* the buffer becomes the string */
+    }
+    return SL_OK;
+}
+
+static void sink_destroy(void *state) { (void)state; }
+
+static const sl_operator sink_op = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_operator),
+    .name = "test.sink",
+    .flags = SL_OP_SINK,
+    .param_size = sizeof(sl_param),
+    .params = sink_params,
+    .outputs = no_outputs,
+    .init = sink_init,
+    .process = sink_process,
+    .destroy = sink_destroy,
+};
+
+/* ---------------------------------------------------- the harness */
+
+static char *pipeline_text(const char *op_yaml, const sl_opdef *with_ports)
+{
+    size_t cap = strlen(op_yaml) * 2 + 4096;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    size_t n = (size_t)snprintf(s, cap, "pipeline: harness\noperators:\n  feed: {type: test.feed}\n"
+                                        "  op:\n    input: feed\n    fuse: false\n");
+    for (const char *line = op_yaml; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        n += (size_t)snprintf(s + n, cap - n, "    %.*s\n", (int)len, line);
+        line = nl ? nl + 1 : line + len;
+    }
+    for (size_t i = 0; with_ports && i < with_ports->n_ports; i++)
+        n += (size_t)snprintf(s + n, cap - n,
+                              "  out_%zu: {type: test.sink, input: op.%s, port: %s, fuse: false}\n",
+                              i, with_ports->ports[i], with_ports->ports[i]);
+    return s;
+}
+
+static void print_diag(sl_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        char line[1024];
+        fprintf(stderr, "harness: %s\n", sl_diag_format(d, i, line, sizeof line));
+    }
+}
+
+sl_harness *sl_harness_new(const char *op_yaml)
+{
+    sl_builtin_register();
+    if (!sl_registry_find("test.feed")) {
+        sl_registry_add(&feed_op, "test harness");
+        sl_registry_add(&sink_op, "test harness");
+    }
+    sl_harness *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    current = h;
+    h->jp = sl_json_parser_new();
+    /* load once without sinks to learn the operator's ports, then for real */
+    sl_diag d;
+    sl_diag_init(&d);
+    char *text = pipeline_text(op_yaml, NULL);
+    sl_pipeline *probe = NULL;
+    if (!text || sl_pipeline_load_string("harness.yaml", text, NULL, 0, &d, &probe) != 0)
+        goto err;
+    const sl_opdef *op = &probe->ops[sl_pipeline_find(probe, "op")];
+    for (size_t i = 0; i < op->n_ports && i < MAX_PORTS; i++)
+        h->ports[h->n_ports++].name = strdup(op->ports[i]);
+    free(text);
+    text = pipeline_text(op_yaml, op);
+    sl_pipeline_destroy(&probe);
+    if (!text || sl_pipeline_load_string("harness.yaml", text, NULL, 0, &d, &h->p) != 0)
+        goto err;
+    free(text);
+    text = NULL;
+    /* initialise once, as `sluice validate` does, so the operator's own checks run now */
+    sl_run_opts o;
+    sl_run_opts_default(&o);
+    sl_runtime *rt = NULL;
+    int rc = sl_runtime_new(h->p, &o, &d, &rt);
+    sl_runtime_destroy(&rt);
+    if (rc != 0)
+        goto err;
+    sl_diag_fini(&d);
+    return h;
+err:
+    print_diag(&d);
+    sl_diag_fini(&d);
+    free(text);
+    sl_pipeline_destroy(&probe);
+    sl_harness_destroy(&h);
+    return NULL;
+}
+
+int sl_harness_push(sl_harness *h, const char *json)
+{
+    size_t len = strlen(json);
+    char *padded = calloc(1, len + SL_JSON_PADDING);
+    char err[256];
+    if (!padded)
+        return -1;
+    memcpy(padded, json, len);
+    int rc = sl_json_to_msgpack(h->jp, padded, len, len + SL_JSON_PADDING, 1, &h->input, err,
+                                sizeof err);
+    free(padded);
+    if (rc != 0) {
+        fprintf(stderr, "harness: bad input %s: %s\n", json, err);
+        return -1;
+    }
+    uint32_t *e = realloc(h->ends, (h->n_in + 1) * sizeof *e);
+    if (!e)
+        return -1;
+    h->ends = e;
+    h->ends[h->n_in++] = (uint32_t)h->input.len;
+    return 0;
+}
+
+int sl_harness_run(sl_harness *h)
+{
+    current = h;
+    sl_diag d;
+    sl_diag_init(&d);
+    sl_run_opts o;
+    sl_run_opts_default(&o);
+    o.handle_signals = 0;
+    int rc = sl_runtime_new(h->p, &o, &d, &h->rt);
+    if (rc == 0)
+        rc = sl_runtime_run(h->rt);
+    else
+        print_diag(&d);
+    sl_diag_fini(&d);
+    return rc;
+}
+
+static const port_out *find_port(const sl_harness *h, const char *port)
+{
+    for (size_t i = 0; i < h->n_ports; i++)
+        if (strcmp(h->ports[i].name, port) == 0)
+            return &h->ports[i];
+    return NULL;
+}
+
+size_t sl_harness_count(const sl_harness *h, const char *port)
+{
+    const port_out *po = find_port(h, port);
+    return po ? po->n : 0;
+}
+
+const char *sl_harness_out(const sl_harness *h, const char *port, size_t i)
+{
+    const port_out *po = find_port(h, port);
+    return po && i < po->n ? po->events[i] : NULL;
+}
+
+unsigned long long sl_harness_counter(const sl_harness *h, const char *name)
+{
+    if (!h->rt)
+        return 0;
+    long op = sl_pipeline_find(h->p, "op");
+    const sl_inst *in = &h->rt->by_op[op][0];
+    for (size_t i = 0; i < in->n_counters; i++)
+        if (strcmp(in->counters[i].name, name) == 0)
+            return atomic_load(&in->counters[i].v);
+    return 0;
+}
+
+void sl_harness_destroy(sl_harness **hp)
+{
+    sl_harness *h = hp ? *hp : NULL;
+    if (!h)
+        return;
+    sl_runtime_destroy(&h->rt);
+    sl_pipeline_destroy(&h->p);
+    for (size_t i = 0; i < h->n_ports; i++) {
+        for (size_t j = 0; j < h->ports[i].n; j++)
+            free(h->ports[i].events[j]);
+        free(h->ports[i].events);
+        free(h->ports[i].name);
+    }
+    sl_wbuf_fini(&h->input);
+    free(h->ends);
+    sl_json_parser_destroy(&h->jp);
+    if (current == h)
+        current = NULL;
+    free(h);
+    *hp = NULL;
+}
