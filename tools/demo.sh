@@ -20,5 +20,11 @@ echo "out/dead-letter.jsonl: $(wc -l < out/dead-letter.jsonl) rejected lines"
 echo "first event out:"
 head -n 1 out/events.jsonl
 echo
+echo "== sluice run pipelines/order-routing.yaml  (route, transform, filter with expressions)"
+$SLUICE run pipelines/order-routing.yaml --progress
+echo "out/large-orders.jsonl:      $(wc -l < out/large-orders.jsonl) orders with amount > 100.0"
+echo "out/approved-payments.jsonl: $(wc -l < out/approved-payments.jsonl) approved payments >= 250"
+head -n 1 out/large-orders.jsonl
+echo
 echo "== sluice run pipelines/generator-demo.yaml (2M generated events, 4 stages)"
 time $SLUICE run pipelines/generator-demo.yaml --progress
