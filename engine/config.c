@@ -69,6 +69,7 @@ void sl_node_destroy(sl_node **np)
     free(n->key_nodes);
     free(n->items);
     free(n->str);
+    free(n->src);
     free(n->file_owned);
     free(n);
     *np = NULL;
@@ -345,6 +346,7 @@ typedef struct loader {
     int fixed_line, fixed_col;
     sl_diag *d;
     int errors;
+    size_t cur_line, cur_byte; /* a 0-based line and the byte it starts at, for byte_at */
 } loader;
 
 /* Record one problem at line:col (line 0: no position). */
@@ -390,6 +392,29 @@ static void offset_pos(const loader *ld, size_t offset, int *line, int *col)
             ++*col;
         }
     }
+}
+
+/*
+ * Byte offset of a libyaml mark in the input (its column counts characters).
+ * Marks come in increasing order, so a cursor makes this linear overall.
+ */
+static size_t byte_at(loader *ld, yaml_mark_t m)
+{
+    if (m.line < ld->cur_line)
+        ld->cur_line = ld->cur_byte = 0;
+    while (ld->cur_line < m.line && ld->cur_byte < ld->len) {
+        const char *nl = memchr(ld->text + ld->cur_byte, '\n', ld->len - ld->cur_byte);
+        if (!nl)
+            return ld->len;
+        ld->cur_byte = (size_t)(nl - ld->text) + 1;
+        ld->cur_line++;
+    }
+    size_t i = ld->cur_byte;
+    for (size_t c = 0; c < m.column && i < ld->len; c++)
+        do
+            i++;
+        while (i < ld->len && ((unsigned char)ld->text[i] & 0xC0) == 0x80);
+    return i;
 }
 
 /* Report libyaml's error for the parser's current state. */
@@ -473,6 +498,11 @@ static int load_scalar(loader *ld, const yaml_event_t *ev, int expand_vars, sl_n
         }
     }
     if (!n->str && !(n->str = strndup(raw, len))) goto oom;
+    if (!ld->fixed && (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || tag ||
+                       ev->start_mark.line != ev->end_mark.line)) {
+        size_t from = byte_at(ld, ev->start_mark), to = byte_at(ld, ev->end_mark);
+        if (to > from && !(n->src = strndup(ld->text + from, to - from))) goto oom;
+    }
     n->is_null = !n->quoted && null_text(n->str);
     return 0;
 oom:

@@ -27,6 +27,8 @@ struct sl_node {
     int line, col;     /* 1-based position of the node's first character */
     char *str;         /* SL_NODE_SCALAR: text after expansion (owned) */
     int quoted;        /* scalar was '...'/"..." quoted, a | or > block, or !!str: text */
+    char *src;         /* scalar whose text is not its source verbatim (quoted, a block,
+                          over several lines, tagged): its source, for sl_node_text_pos */
     int is_null;       /* plain scalar `~`, `null`, or empty */
     size_t n;          /* number of children (map pairs or seq items) */
     size_t cap;
@@ -91,6 +93,13 @@ int sl_parse_bool(const char *s, int *out);
 int sl_parse_duration(const char *s, int64_t *ns);
 /* Sizes: "512", "64KiB", "16MiB", "1GiB", "1KB" (1000), "1MB", "1GB". */
 int sl_parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * Line and column in the file of byte `offset` of scalar n's text: through
+ * quotes, escapes, folded lines and block scalars. Where the text cannot be
+ * traced back to the source (${VAR} expansion, --set), n's own position.
+ */
+void sl_node_text_pos(const sl_node *n, size_t offset, int *line, int *col);
 
 /* Human names for diagnostics: "a mapping", "a sequence", "a scalar". */
 const char *sl_node_kind_name(sl_node_kind k);

@@ -270,19 +270,6 @@ static void h_count(sl_ctx *ctx, const char *counter, uint64_t n)
 
 /* ---------------------------------------------------------- expressions */
 
-/*
- * Where the token at byte `offset` of node n's text sits in the file. Exact
- * for one-line scalars (plain or quoted); a multi-line block scalar points
- * at its start.
- */
-static void token_position(const sl_node *n, size_t offset, int *line, int *col)
-{
-    *line = n->line;
-    *col = n->col + (n->quoted ? 1 : 0) + (int)offset;
-    if (n->str && strchr(n->str, '\n'))
-        *col = n->col;
-}
-
 static sl_expr *h_expr_compile(sl_ctx *ctx, const sl_node *at, const char *text,
                                const char *const *vars)
 {
@@ -298,7 +285,7 @@ static sl_expr *h_expr_compile(sl_ctx *ctx, const sl_node *at, const char *text,
     sl_expr_error err;
     if (sl_expr_compile(text, strlen(text), vars, &e, &err) != 0) {
         int line, col;
-        token_position(where, at && at->str == text ? err.offset : 0, &line, &col);
+        sl_node_text_pos(where, at && at->str == text ? err.offset : 0, &line, &col);
         if (in->rt->diag)
             sl_diag_add(in->rt->diag, where->file, line, col, "%s", err.msg);
         else

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "filter_spec.h"
+#include "timefmt.h"
 
 typedef struct text {
     char *s;
@@ -246,6 +247,13 @@ int sl_filter_spec_text(sl_ctx *ctx, char **out, const sl_node **at)
         if (!(n = h->param(ctx, times[i][0])))
             continue;
         *at = *at ? *at : n;
+        const char *when = h->node_str(n);
+        int64_t ns;
+        if (h->node_kind(n) != SL_NODE_SCALAR || !when || sl_time_parse(when, strlen(when), &ns) != 0) {
+            h->config_error(ctx, n, "%s: '%s' is not an RFC 3339 time (such as 2026-01-01T00:00:00Z)",
+                            times[i][0], when ? when : "");
+            goto err;
+        }
         and_(&t);
         puts_(&t, "time");
         puts_(&t, times[i][1]);

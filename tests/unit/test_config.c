@@ -182,6 +182,65 @@ static void test_quoted_and_null(void **state)
 
 /* ----------------------------------------------------------- load errors */
 
+/* Line and column of the first '@' in text (1-based, columns in characters). */
+static void marker_pos(const char *text, int *line, int *col)
+{
+    *line = *col = 1;
+    for (const char *p = text; *p != '@'; p++) {
+        assert_true(*p != '\0');
+        if (*p == '\n') {
+            ++*line;
+            *col = 1;
+        } else if (((unsigned char)*p & 0xC0) != 0x80) {
+            ++*col;
+        }
+    }
+}
+
+/* A byte of a scalar's text is traced back to its spot in the file, whatever the style. */
+static void test_text_positions(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "v: a + @b\n",
+        "v: 'it''s a @'\n",
+        "v: \"q\\\"x\\u00e9\\t\\\\ @\"\n",
+        "v: \"\\x41\\U0001F600 @\"\n",
+        "v: first line\n  second\n\n    third @\n",
+        "v: 'one\n  two   \n  @'\n",
+        "v: \"joined\\\n   here @\"\n",
+        "v: |\n  line one\n  \n    more\n  tail @\n",
+        "v: >\n  folded one\n  folded two\n\n  next @\n",
+        "v: >-\n  a\n    indented\n  b @ # not a comment\n",
+        "v: !!str tagged @\n",
+        "w: 1\nv: [x, \"é@\"]\n",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sl_node *root = load_ok(cases[i]);
+        const sl_node *v = sl_node_get(root, "v");
+        if (v->kind == SL_NODE_SEQ) v = v->items[1];
+        const char *at = strchr(v->str, '@');
+        assert_non_null(at);
+        int line, col, want_line, want_col;
+        marker_pos(cases[i], &want_line, &want_col);
+        sl_node_text_pos(v, (size_t)(at - v->str), &line, &col);
+        if (line != want_line || col != want_col)
+            print_message("case %zu: got %d:%d, want %d:%d\n", i, line, col, want_line, want_col);
+        assert_int_equal(line, want_line);
+        assert_int_equal(col, want_col);
+        sl_node_destroy(&root);
+    }
+    /* text that ${VAR} expansion changed cannot be traced: the scalar's start */
+    setenv("SL_TEST_POS", "xyz", 1);
+    sl_node *root = load_ok("v: \"${SL_TEST_POS} @\"\n");
+    const sl_node *v = sl_node_get(root, "v");
+    int line, col;
+    sl_node_text_pos(v, 4, &line, &col);
+    assert_int_equal(line, 1);
+    assert_int_equal(col, 4);
+    sl_node_destroy(&root);
+}
+
 static void test_syntax_errors(void **state)
 {
     (void)state;
@@ -784,6 +843,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_and_positions),
         cmocka_unit_test(test_quoted_and_null),
+        cmocka_unit_test(test_text_positions),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_alias),

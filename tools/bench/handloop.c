@@ -5,10 +5,19 @@
  *   sluice-handloop gen N          build N generator events, count them
  *   sluice-handloop chain N K      ... and copy each through K batch buffers
  *   sluice-handloop file IN OUT    JSON lines -> msgpack -> JSON lines, fsync
+ *   sluice-handloop filter N [OUT] build N events, keep those with
+ *                                  type.startsWith("order.") && data.total > 100.0
+ *   sluice-handloop transform N [OUT]  build N events, reshape each into
+ *                                  {id, time, orderId, customerId, amount, status, items}
  *
  * Prints "EVENTS SECONDS" on stdout (its own monotonic time, start to end of
  * the work); bench.py times the whole process from outside, as it does the
- * engine, and uses these numbers only as a cross-check.
+ * engine, and uses these numbers only as a cross-check. `filter` adds the
+ * number of events kept, `transform` the number of outputs and of events
+ * that had a field missing (the transform's eval errors). With OUT, they
+ * also write what they keep or build to OUT as msgpack back to back (what
+ * sink.file with format: msgpack writes), for bench.py to compare with the
+ * engine's output; timed runs leave OUT out.
  *
  * The work is what the engine must do and nothing else: no threads, no
  * batches handed between operators, no services table. It links the engine
@@ -494,13 +503,219 @@ done:
     return rc;
 }
 
+/* --------------------------------------------------- filter / transform */
+
+/* An output file for the optional OUT of filter and transform. */
+typedef struct outfile {
+    int fd;
+    sl_wbuf buf;
+} outfile;
+
+static int out_open(outfile *o, const char *path)
+{
+    sl_wbuf_init(&o->buf);
+    o->fd = -1;
+    if (!path)
+        return 0;
+    o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (o->fd < 0) {
+        fprintf(stderr, "sluice-handloop: cannot open '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int out_put(outfile *o, const uint8_t *p, size_t n)
+{
+    if (o->fd < 0)
+        return 0;
+    if (sl_wbuf_append(&o->buf, p, n) != 0)
+        return -1;
+    if (o->buf.len >= CHUNK) {
+        if (write_all(o->fd, o->buf.data, o->buf.len) != 0)
+            return -1;
+        sl_wbuf_reset(&o->buf);
+    }
+    return 0;
+}
+
+static int out_close(outfile *o)
+{
+    int rc = 0;
+    if (o->fd >= 0) {
+        rc = write_all(o->fd, o->buf.data, o->buf.len) != 0 || close(o->fd) != 0 ? -1 : 0;
+        if (rc)
+            fprintf(stderr, "sluice-handloop: cannot write the output: %s\n", strerror(errno));
+    }
+    sl_wbuf_fini(&o->buf);
+    return rc;
+}
+
+/*
+ * type.startsWith("order.") && data.total > 100.0 straight on the bytes:
+ * 1 true, 0 false, -1 an evaluation error. CEL's && rule: false if either
+ * side is false, else an error if either erred, else true; the left side
+ * is false for payments, so the right is not looked at then.
+ */
+static int filter_pred(const uint8_t *ev, size_t len)
+{
+    const uint8_t *end = ev + len, *p = ev;
+    sl_mp_val v;
+    int left = -1, right = -1;
+    if (sl_mp_map_find(&p, end, "type", 4) == 1 && sl_mp_read(&p, end, &v) == 0 &&
+        v.type == SL_MP_STR)
+        left = v.v.str.len >= 6 && memcmp(v.v.str.ptr, "order.", 6) == 0;
+    if (left == 0)
+        return 0;
+    p = ev;
+    if (sl_mp_map_find(&p, end, "data", 4) == 1 && sl_mp_map_find(&p, end, "total", 5) == 1 &&
+        sl_mp_read(&p, end, &v) == 0) {
+        if (v.type == SL_MP_FLOAT)
+            right = v.v.f > 100.0;
+        else if (v.type == SL_MP_UINT)
+            right = v.v.u > 100;
+        else if (v.type == SL_MP_INT)
+            right = 0; /* negative */
+    }
+    if (right == 0)
+        return 0;
+    return left < 0 || right < 0 ? -1 : 1;
+}
+
+/* filter N [OUT]: build N events, count (and write) those the predicate keeps. */
+static int run_filter(uint64_t n, const char *out_path, uint64_t *events, uint64_t *kept,
+                      uint64_t *errors)
+{
+    gen g;
+    gen_init(&g);
+    outfile o;
+    int rc = out_open(&o, out_path);
+    uint64_t sum = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        const sl_wbuf *ev = gen_next(&g);
+        if (!ev) {
+            rc = -1;
+            break;
+        }
+        int r = filter_pred(ev->data, ev->len);
+        if (r == 1) {
+            ++*kept;
+            sum += ev->len;
+            rc = out_put(&o, ev->data, ev->len);
+        } else if (r < 0) {
+            ++*errors;
+        }
+    }
+    if (out_close(&o) != 0)
+        rc = -1;
+    sink_value = sum;
+    *events = g.n;
+    gen_fini(&g);
+    return rc;
+}
+
+/* The value at *p (a field read by a transform's plain path) written again. */
+static int copy_value(sl_wbuf *w, const uint8_t **p, const uint8_t *end)
+{
+    const uint8_t *start = *p;
+    sl_mp_val v;
+    if (sl_mp_read(p, end, &v) != 0)
+        return -1;
+    switch (v.type) {
+    case SL_MP_STR: return sl_mp_write_str(w, v.v.str.ptr, v.v.str.len);
+    case SL_MP_FLOAT: return sl_mp_write_double(w, v.v.f);
+    case SL_MP_UINT: return sl_mp_write_uint(w, v.v.u);
+    case SL_MP_INT: return sl_mp_write_int(w, v.v.i);
+    default: /* not in generated events: copy the bytes */
+        *p = start;
+        if (sl_mp_skip(p, end) != 0)
+            return -1;
+        return sl_wbuf_append(w, start, (size_t)(*p - start));
+    }
+}
+
+/*
+ * The transform of bench.py's scenario (e):
+ *   fields: {orderId: data.orderId, customerId: data.customerId, amount: data.total,
+ *            status: data.status, items: data.items}
+ * Output {id, time, the five fields}: id and time copied as they are, the
+ * fields read and written again. 1 built, 0 a field is missing (payments
+ * have no customerId, total or items: the transform's eval error), -1 bad.
+ */
+static int transform_build(const uint8_t *ev, size_t len, sl_wbuf *w)
+{
+    static const struct {
+        const char *out, *in;
+    } fields[] = {{"orderId", "orderId"}, {"customerId", "customerId"}, {"amount", "total"},
+                  {"status", "status"}, {"items", "items"}};
+    const uint8_t *end = ev + len, *data = ev, *id = ev, *tm = ev, *at[5];
+    if (sl_mp_map_find(&data, end, "data", 4) != 1)
+        return 0;
+    for (size_t i = 0; i < 5; i++) {
+        at[i] = data;
+        if (sl_mp_map_find(&at[i], end, fields[i].in, strlen(fields[i].in)) != 1)
+            return 0;
+    }
+    int has_id = sl_mp_map_find(&id, end, "id", 2) == 1;
+    int has_time = sl_mp_map_find(&tm, end, "time", 4) == 1;
+    sl_wbuf_reset(w);
+    int bad = sl_mp_write_map(w, (uint32_t)(5 + has_id + has_time));
+    /* base attributes in input order: the generator writes id before time */
+    if (has_id) {
+        const uint8_t *s = id;
+        bad |= KEY(w, "id") | sl_mp_skip(&s, end) | sl_wbuf_append(w, id, (size_t)(s - id));
+    }
+    if (has_time) {
+        const uint8_t *s = tm;
+        bad |= KEY(w, "time") | sl_mp_skip(&s, end) | sl_wbuf_append(w, tm, (size_t)(s - tm));
+    }
+    for (size_t i = 0; i < 5; i++)
+        bad |= sl_mp_write_cstr(w, fields[i].out) | copy_value(w, &at[i], end);
+    return bad ? -1 : 1;
+}
+
+/* transform N [OUT]: build N events, reshape each into a reused buffer. */
+static int run_transform(uint64_t n, const char *out_path, uint64_t *events, uint64_t *built,
+                         uint64_t *errors)
+{
+    gen g;
+    gen_init(&g);
+    outfile o;
+    sl_wbuf w = {0};
+    int rc = out_open(&o, out_path);
+    uint64_t sum = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        const sl_wbuf *ev = gen_next(&g);
+        int r = ev ? transform_build(ev->data, ev->len, &w) : -1;
+        if (r < 0) {
+            rc = -1;
+        } else if (r == 0) {
+            ++*errors;
+        } else {
+            ++*built;
+            sum += w.len + w.data[w.len - 1];
+            rc = out_put(&o, w.data, w.len);
+        }
+    }
+    if (out_close(&o) != 0)
+        rc = -1;
+    sink_value = sum;
+    *events = g.n;
+    sl_wbuf_fini(&w);
+    gen_fini(&g);
+    return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static const char usage[] =
     "usage: sluice-handloop gen N\n"
     "       sluice-handloop chain N K\n"
     "       sluice-handloop file IN OUT\n"
-    "Runs one benchmark scenario as a plain C loop; prints \"EVENTS SECONDS\".\n";
+    "       sluice-handloop filter N [OUT]\n"
+    "       sluice-handloop transform N [OUT]\n"
+    "Runs one benchmark scenario as a plain C loop; prints \"EVENTS SECONDS\"\n"
+    "(filter: \"EVENTS SECONDS KEPT ERRORS\", transform: \"EVENTS SECONDS BUILT ERRORS\").\n";
 
 /* A positive decimal count, or 0 if arg is not one. */
 static uint64_t parse_count(const char *arg)
@@ -515,8 +730,8 @@ static uint64_t parse_count(const char *arg)
 
 int main(int argc, char **argv)
 {
-    uint64_t events = 0, n, k;
-    int rc;
+    uint64_t events = 0, n, k, out = 0, errors = 0;
+    int rc, counts = 0;
     double t0 = now_s();
     if (argc == 3 && strcmp(argv[1], "gen") == 0 && (n = parse_count(argv[2])) > 0) {
         rc = run_gen(n, &events);
@@ -525,16 +740,27 @@ int main(int argc, char **argv)
         rc = run_chain(n, k, &events);
     } else if (argc == 4 && strcmp(argv[1], "file") == 0) {
         rc = run_file(argv[2], argv[3], &events);
+    } else if ((argc == 3 || argc == 4) && strcmp(argv[1], "filter") == 0 &&
+               (n = parse_count(argv[2])) > 0) {
+        rc = run_filter(n, argc == 4 ? argv[3] : NULL, &events, &out, &errors);
+        counts = 1;
+    } else if ((argc == 3 || argc == 4) && strcmp(argv[1], "transform") == 0 &&
+               (n = parse_count(argv[2])) > 0) {
+        rc = run_transform(n, argc == 4 ? argv[3] : NULL, &events, &out, &errors);
+        counts = 1;
     } else {
         fputs(usage, stderr);
         return 2;
     }
     double secs = now_s() - t0;
     if (rc != 0) {
-        if (argv[1][0] != 'f') /* file reports its own errors */
-            fprintf(stderr, "sluice-handloop: out of memory\n");
+        if (strcmp(argv[1], "file") != 0) /* file reports its own errors */
+            fprintf(stderr, "sluice-handloop: %s: out of memory or a write error\n", argv[1]);
         return 1;
     }
-    printf("%" PRIu64 " %.6f\n", events, secs);
+    if (counts)
+        printf("%" PRIu64 " %.6f %" PRIu64 " %" PRIu64 "\n", events, secs, out, errors);
+    else
+        printf("%" PRIu64 " %.6f\n", events, secs);
     return 0;
 }
