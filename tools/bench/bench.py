@@ -10,13 +10,17 @@ Scenarios (docs/benchmarks.md says what each measures):
   file->file            source.file (JSON lines) -> sink.file (JSON lines)
   gen->4xid->null       source.generator -> 4 identity -> sink.null, fused
   ... --no-fusion       the same, one thread per operator, batches over ZeroMQ
+  gen->filter->null     a filter, type.startsWith("order.") && data.total > 100.0
+  gen->transform->null  a transform computing 5 fields from data (id, time kept)
 
 Every figure is the whole process timed from outside (wall clock from spawn
 to exit, peak RSS from GNU time's %M), for the engine and the loop alike.
 Each command runs BENCH_REPEAT times (3), engine and loop taking turns; the
 fastest run is reported, and the largest peak RSS. Nothing is asserted: it
 prints numbers (timing assertions would make tests flaky), and fails only if
-a command fails or the file scenario's output differs from the loop's.
+a command fails or a scenario's output differs from the loop's (file->file
+compares the timed outputs; filter and transform run once more, untimed,
+into msgpack files that must be byte for byte the loop's).
 
 Environment:
   BENCH_SCALE=0.1    scale the event counts (10M generated, 1M from file)
@@ -154,6 +158,34 @@ operators:
     return a, b, c
 
 
+FILTER_WHERE = 'type.startsWith("order.") && data.total > 100.0'
+TRANSFORM_FIELDS = ("{orderId: data.orderId, customerId: data.customerId, amount: data.total, "
+                    "status: data.status, items: data.items}")
+
+
+def stateless_pipelines(tmp, gen_n, out_path):
+    """(d) filter and (e) transform, each into sink.null (timed) and into a msgpack
+    file (checked against the loop's output). Returns {name: (timed, checked)}."""
+    ops = {"filter": "{type: filter, input: gen, where: %s}" % json.dumps(FILTER_WHERE),
+           "transform": "{type: transform, input: gen, fields: %s}" % TRANSFORM_FIELDS}
+    res = {}
+    for name, op in ops.items():
+        files = []
+        for sink in ("{type: sink.null, input: op}",
+                     "{type: sink.file, input: op, path: %s, format: msgpack}" %
+                     json.dumps(out_path)):
+            files.append(write(os.path.join(tmp, "gen-%s-%d.yaml" % (name, len(files))), f"""\
+pipeline: bench-gen-{name}
+{BATCH}
+operators:
+  gen: {{type: source.generator, count: {gen_n}, seed: 7}}
+  op: {op}
+  sink: {sink}
+"""))
+        res[name] = tuple(files)
+    return res
+
+
 def same_file(p, q):
     if os.path.getsize(p) != os.path.getsize(q):
         return False
@@ -282,6 +314,21 @@ def main():
                            tmp, repeat)
         rows.append(("gen->%dxid->null fused" % HOPS, gen_n, e, lp))
         rows.append(("gen->%dxid->null --no-fusion" % HOPS, gen_n, u, lp))
+
+        for tag, name in (("d", "filter"), ("e", "transform")):
+            timed, checked = stateless_pipelines(tmp, gen_n, eng_out)[name]
+            log("bench: (%s) gen->%s->null, %d events" % (tag, name, gen_n))
+            subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
+            subprocess.run([loop, name, str(gen_n), loop_out], cwd=tmp, check=True,
+                           stdout=subprocess.DEVNULL)
+            if not same_file(eng_out, loop_out):
+                raise SystemExit("bench: %s: the engine's output differs from the loop's "
+                                 "(%s, %s)" % (name, eng_out, loop_out))
+            os.unlink(eng_out)
+            os.unlink(loop_out)
+            e, lp = measure([("engine gen->%s->null" % name, run + [timed], None),
+                             ("loop %s" % name, [loop, name, str(gen_n)], gen_n)], tmp, repeat)
+            rows.append(("gen->%s->null" % name, gen_n, e, lp))
 
     head = ("scenario", "events", "engine ev/s", "engine RSS", "engine CPUs", "loop ev/s",
             "loop RSS", "engine/loop")
