@@ -40,18 +40,20 @@ typedef struct span {
     size_t off, len;
 } span;
 
+/* A list of top-level attribute names, with their lengths (compared per event). */
+typedef struct name_list {
+    const char *name[MAX_NAMES];
+    size_t len[MAX_NAMES];
+    size_t n;
+} name_list;
+
 typedef struct transform {
     const sl_expr *exprs[MAX_FIELDS];
     const char *field_names[MAX_FIELDS];
     size_t n_fields;
     out_node root;                 /* its kids are the top-level outputs */
     int base_all;                  /* base = every input attribute */
-    const char *keep[MAX_NAMES];
-    size_t n_keep;
-    const char *drop[MAX_NAMES];
-    size_t n_drop;
-    const char *ren_from[MAX_NAMES], *ren_to[MAX_NAMES];
-    size_t n_ren;
+    name_list keep, drop, ren_from, ren_to, computed; /* computed: the top-level outputs */
     int errors_port;
     sl_wbuf vals, out;
     span spans[MAX_FIELDS];
@@ -122,19 +124,26 @@ clash:
     return -1;
 }
 
+static int add_name(name_list *l, const char *name)
+{
+    if (l->n == MAX_NAMES)
+        return -1;
+    l->name[l->n] = name;
+    l->len[l->n++] = strlen(name);
+    return 0;
+}
+
 /* Read a list of names (keep/drop). Returns 0 or -1 (reported). */
-static int names(sl_ctx *ctx, const char *param, const char **out, size_t *n)
+static int names(sl_ctx *ctx, const char *param, name_list *out)
 {
     const sl_host *h = ctx->host;
     const sl_node *list = h->param(ctx, param);
-    *n = 0;
     for (size_t i = 0; list && i < h->node_len(list); i++) {
         const sl_node *v = h->node_at(list, i);
-        if (h->node_kind(v) != SL_NODE_SCALAR || *n == MAX_NAMES) {
+        if (h->node_kind(v) != SL_NODE_SCALAR || add_name(out, h->node_str(v)) != 0) {
             h->config_error(ctx, v, "'%s' takes a list of up to %d names", param, MAX_NAMES);
             return -1;
         }
-        out[(*n)++] = h->node_str(v);
     }
     return 0;
 }
@@ -149,17 +158,16 @@ static int transform_init(sl_ctx *ctx, void **state)
     t->root.field = -1;
     t->errors_port = h->port(ctx, "errors");
     const sl_node *fields = h->param(ctx, "fields");
-    if (names(ctx, "keep", t->keep, &t->n_keep) || names(ctx, "drop", t->drop, &t->n_drop))
+    if (names(ctx, "keep", &t->keep) || names(ctx, "drop", &t->drop))
         return SL_ERROR;
     const sl_node *ren = h->param(ctx, "rename");
     for (size_t i = 0; ren && i < h->node_len(ren); i++) {
         const sl_node *v = h->node_at(ren, i);
-        if (h->node_kind(v) != SL_NODE_SCALAR || t->n_ren == MAX_NAMES) {
-            h->config_error(ctx, v, "'rename' maps names to names");
+        if (h->node_kind(v) != SL_NODE_SCALAR || add_name(&t->ren_from, h->node_key(ren, i)) ||
+            add_name(&t->ren_to, h->node_str(v))) {
+            h->config_error(ctx, v, "'rename' maps up to %d names to names", MAX_NAMES);
             return SL_ERROR;
         }
-        t->ren_from[t->n_ren] = h->node_key(ren, i);
-        t->ren_to[t->n_ren++] = h->node_str(v);
     }
     t->base_all = !fields && !h->param(ctx, "keep");
     int bad = 0;
@@ -176,28 +184,21 @@ static int transform_init(sl_ctx *ctx, void **state)
         if (!bad && place(ctx, t, i, v) != 0)
             bad = 1;
     }
-    if (!fields && !t->n_keep && !t->n_drop && !t->n_ren) {
+    if (!fields && !t->keep.n && !t->drop.n && !t->ren_from.n) {
         h->config_error(ctx, NULL, "transform needs 'fields', 'keep', 'drop' or 'rename'");
         return SL_ERROR;
     }
+    for (size_t i = 0; !bad && i < t->root.n_kids; i++)
+        add_name(&t->computed, t->root.kids[i].name); /* at most MAX_FIELDS = MAX_NAMES */
     return bad ? SL_ERROR : SL_OK;
 }
 
-static int in_list(const char *const *list, size_t n, const char *k, size_t klen)
+static int in_list(const name_list *l, const char *k, size_t klen)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(list[i]) == klen && memcmp(list[i], k, klen) == 0)
+    for (size_t i = 0; i < l->n; i++)
+        if (l->len[i] == klen && memcmp(l->name[i], k, klen) == 0)
             return (int)i;
     return -1;
-}
-
-/* Whether a computed top-level output is named k (it then replaces the attribute). */
-static int computed(const transform *t, const char *k, size_t klen)
-{
-    for (size_t i = 0; i < t->root.n_kids; i++)
-        if (strlen(t->root.kids[i].name) == klen && memcmp(t->root.kids[i].name, k, klen) == 0)
-            return 1;
-    return 0;
 }
 
 static int write_node(transform *t, const out_node *n)
@@ -226,56 +227,73 @@ static int build(transform *t, sl_ctx *ctx, const uint8_t *ev, size_t len, const
         }
         t->spans[i].len = t->vals.len - t->spans[i].off;
     }
-    /* first pass over the input: count the base attributes kept */
+    /* the base attributes kept, after room for the largest map header */
     const uint8_t *p = ev, *end = ev + len;
     sl_mp_val m;
     if (sl_mp_read(&p, end, &m) != 0 || m.type != SL_MP_MAP)
         return -1;
-    const uint8_t *body = p;
+    enum { HDR = 5 };
+    sl_wbuf_reset(&t->out);
+    if (sl_wbuf_append(&t->out, "\xdf\0\0\0\0", HDR) != 0)
+        return -1;
     uint32_t count = (uint32_t)t->root.n_kids;
-    for (int pass = 0; pass < 2; pass++) {
-        p = body;
-        if (pass == 1) {
-            sl_wbuf_reset(&t->out);
-            if (sl_mp_write_map(&t->out, count) != 0)
-                return -1;
-        }
-        for (uint32_t i = 0; i < m.v.n; i++) {
+    for (uint32_t i = 0; i < m.v.n; i++) {
+        const char *key;
+        size_t klen;
+        if (p < end && (*p & 0xe0) == 0xa0) { /* fixstr: the usual key */
+            klen = *p & 0x1f;
+            key = (const char *)p + 1;
+            p += 1 + klen;
+        } else {
             sl_mp_val k;
             const uint8_t *kstart = p;
             if (sl_mp_read(&p, end, &k) != 0)
                 return -1;
-            const uint8_t *vstart = p;
             if (k.type != SL_MP_STR) {
                 p = kstart;
                 if (sl_mp_skip(&p, end) != 0 || sl_mp_skip(&p, end) != 0)
                     return -1;
                 continue; /* non-string keys are not attributes: dropped */
             }
-            if (sl_mp_skip(&p, end) != 0)
-                return -1;
-            const char *key = k.v.str.ptr;
-            size_t klen = k.v.str.len;
-            int base = t->base_all || (klen == 2 && memcmp(key, "id", 2) == 0) ||
-                       (klen == 4 && memcmp(key, "time", 4) == 0) ||
-                       in_list(t->keep, t->n_keep, key, klen) >= 0;
-            if (!base || in_list(t->drop, t->n_drop, key, klen) >= 0)
-                continue;
-            int r = in_list(t->ren_from, t->n_ren, key, klen);
-            const char *name = r >= 0 ? t->ren_to[r] : key;
-            size_t nlen = r >= 0 ? strlen(name) : klen;
-            if (computed(t, name, nlen))
-                continue;
-            if (pass == 0) {
-                count++;
-            } else if (sl_mp_write_str(&t->out, name, nlen) != 0 ||
-                       sl_wbuf_append(&t->out, vstart, (size_t)(p - vstart)) != 0) {
-                return -1;
-            }
+            key = k.v.str.ptr;
+            klen = k.v.str.len;
         }
+        const uint8_t *vstart = p;
+        if (p > end || sl_mp_skip(&p, end) != 0)
+            return -1;
+        int base = t->base_all || (klen == 2 && memcmp(key, "id", 2) == 0) ||
+                   (klen == 4 && memcmp(key, "time", 4) == 0) || in_list(&t->keep, key, klen) >= 0;
+        if (!base || in_list(&t->drop, key, klen) >= 0)
+            continue;
+        int r = in_list(&t->ren_from, key, klen);
+        const char *name = r >= 0 ? t->ren_to.name[r] : key;
+        size_t nlen = r >= 0 ? t->ren_to.len[r] : klen;
+        if (in_list(&t->computed, name, nlen) >= 0)
+            continue;
+        count++;
+        if (sl_mp_write_str(&t->out, name, nlen) != 0 ||
+            sl_wbuf_append(&t->out, vstart, (size_t)(p - vstart)) != 0)
+            return -1;
     }
+    /* the real header, as small as the count allows, in front of the attributes */
+    uint8_t hdr[HDR];
+    size_t hlen = count < 16 ? 1 : count < 65536 ? 3 : 5;
+    if (hlen == 1) {
+        hdr[0] = (uint8_t)(0x80 | count);
+    } else if (hlen == 3) {
+        hdr[0] = 0xde;
+        hdr[1] = (uint8_t)(count >> 8);
+        hdr[2] = (uint8_t)count;
+    } else {
+        hdr[0] = 0xdf;
+        for (int k = 0; k < 4; k++)
+            hdr[1 + k] = (uint8_t)(count >> (24 - 8 * k));
+    }
+    memmove(t->out.data + hlen, t->out.data + HDR, t->out.len - HDR);
+    memcpy(t->out.data, hdr, hlen);
+    t->out.len -= HDR - hlen;
     for (size_t i = 0; i < t->root.n_kids; i++)
-        if (sl_mp_write_cstr(&t->out, t->root.kids[i].name) != 0 ||
+        if (sl_mp_write_str(&t->out, t->computed.name[i], t->computed.len[i]) != 0 ||
             write_node(t, &t->root.kids[i]) != 0)
             return -1;
     return 1;

@@ -195,10 +195,48 @@ fixext:
  * if the bytes are truncated or malformed. Iterative: nesting depth cannot
  * overflow the C stack, whatever the input.
  */
+/*
+ * Size in bytes of the value at s if it is a scalar whose size shows in its
+ * first bytes (fixint, fixstr, nil, bool, numbers, str8, bin8, fixext, the
+ * timestamp): 0 for anything else, or if fewer than 2 bytes are available.
+ * The caller checks the size against the bytes it has.
+ */
+static inline size_t sl__mp_scalar_size(const uint8_t *s, const uint8_t *end)
+{
+    if (end - s < 2)
+        return 0;
+    uint8_t c = s[0];
+    if (c <= 0x7f || c >= 0xe0)
+        return 1;
+    if ((c & 0xe0) == 0xa0)
+        return 1 + (size_t)(c & 0x1f);
+    switch (c) {
+    case 0xc0: case 0xc2: case 0xc3: return 1;
+    case 0xcc: case 0xd0: return 2;
+    case 0xcd: case 0xd1: return 3;
+    case 0xce: case 0xd2: case 0xca: return 5;
+    case 0xcf: case 0xd3: case 0xcb: return 9;
+    case 0xd9: case 0xc4: return 2 + (size_t)s[1];
+    case 0xd4: return 3;
+    case 0xd5: return 4;
+    case 0xd6: return 6;
+    case 0xd7: return 10;
+    case 0xd8: return 18;
+    default: return 0;
+    }
+}
+
 static inline int sl_mp_skip(const uint8_t **p, const uint8_t *end)
 {
     uint64_t pending = 1;
     const uint8_t *s = *p;
+    size_t n = sl__mp_scalar_size(s, end);
+    if (n) { /* the common case: one scalar */
+        if ((size_t)(end - s) < n)
+            return -1;
+        *p = s + n;
+        return 0;
+    }
     while (pending > 0) {
         sl_mp_val v;
         if (sl_mp_read(&s, end, &v) != 0)
@@ -233,7 +271,7 @@ static inline int sl_mp_map_find(const uint8_t **p, const uint8_t *end, const ch
             size_t kl = *s & 0x1f;
             if ((size_t)(end - s) < kl + 1)
                 return -1;
-            if (kl == klen && memcmp(s + 1, key, klen) == 0) {
+            if (kl == klen && (klen == 0 || (s[1] == (uint8_t)key[0] && memcmp(s + 1, key, klen) == 0))) {
                 *p = s + 1 + kl;
                 return 1;
             }

@@ -69,6 +69,26 @@ static void test_field_error_goes_to_errors(void **st)
     sl_harness_destroy(&h);
 }
 
+/* 16 attributes out: the map header grows to map16 and the output is still exact. */
+static void test_many_attributes(void **st)
+{
+    char ev[1024], want[1024];
+    int n = snprintf(ev, sizeof ev, "{\"id\":\"e9\"");
+    for (int i = 0; i < 15; i++)
+        n += snprintf(ev + n, sizeof ev - (size_t)n, ",\"a%02d\":%d", i, i);
+    snprintf(ev + n, sizeof ev - (size_t)n, "}");
+    n = snprintf(want, sizeof want, "{\"id\":\"e9\"");
+    for (int i = 0; i < 15; i++)
+        if (i != 3 && i != 5) /* dropped; computed below */
+            n += snprintf(want + n, sizeof want - (size_t)n, ",\"%s%02d\":%d", i == 7 ? "b" : "a",
+                          i, i);
+    snprintf(want + n, sizeof want - (size_t)n, ",\"x\":1,\"a05\":50}");
+    expect_out("type: transform\ndrop: [a03]\nrename: {a07: b07}\nkeep: [a00, a01, a02, a03, "
+               "a04, a06, a07, a08, a09, a10, a11, a12, a13, a14]\n"
+               "fields: {x: 1, a05: a05 * 10}",
+               ev, want);
+}
+
 static void test_route_modes(void **st)
 {
     const char *routes = "type: route\nroutes: {orders: type.startsWith(\"order.\"), "
@@ -108,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_nested_keep_drop_rename),
         cmocka_unit_test(test_field_error_goes_to_errors),
+        cmocka_unit_test(test_many_attributes),
         cmocka_unit_test(test_route_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
