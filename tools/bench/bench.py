@@ -316,10 +316,12 @@ def main():
         rows.append(("gen->%dxid->null --no-fusion" % HOPS, gen_n, u, lp))
 
         for tag, name in (("d", "filter"), ("e", "transform")):
-            timed, checked = stateless_pipelines(tmp, gen_n, eng_out)[name]
+            # the output check needs no 10M events: 1M (or fewer) says as much
+            checked = stateless_pipelines(tmp, min(gen_n, 1_000_000), eng_out)[name][1]
+            timed = stateless_pipelines(tmp, gen_n, eng_out)[name][0]
             log("bench: (%s) gen->%s->null, %d events" % (tag, name, gen_n))
             subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
-            subprocess.run([loop, name, str(gen_n), loop_out], cwd=tmp, check=True,
+            subprocess.run([loop, name, str(min(gen_n, 1_000_000)), loop_out], cwd=tmp, check=True,
                            stdout=subprocess.DEVNULL)
             if not same_file(eng_out, loop_out):
                 raise SystemExit("bench: %s: the engine's output differs from the loop's "
