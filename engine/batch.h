@@ -33,7 +33,12 @@ typedef struct sl_wire_hdr {
     uint64_t events_len;/* bytes of events before the padding and ends */
     int64_t watermark;  /* event time, ns; INT64_MIN when unknown */
     uint64_t checkpoint;/* barrier id for SL_BATCH_BARRIER */
+    uint32_t sender;    /* the channel (sender instance and edge) at the receiver */
+    uint32_t reserved;
 } sl_wire_hdr;
+
+/* sl_wire_hdr.flags */
+#define SL_WIRE_IDLE 1u /* the sender is idle: its watermark holds nobody back */
 
 typedef struct sl_builder {
     sl_wbuf data;       /* event bytes */

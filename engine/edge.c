@@ -67,11 +67,15 @@ static int send_builder(sl_inst *in, sl_out_edge *e, uint32_t i)
     if (b->count == 0)
         return 0;
     void *sock;
-    if (e->kind == SL_EDGE_KEYED)
-        sock = e->socks[i];
-    else
-        sock = e->socks[e->rr++ % e->n_socks];
-    int rc = sl_transport_send_batch(sock, e->slot, b, INT64_MIN);
+    uint32_t j = e->kind == SL_EDGE_KEYED ? i : e->rr % e->n_socks;
+    sock = e->socks[j];
+    if (e->kind != SL_EDGE_KEYED)
+        e->rr++;
+    int rc = sl_transport_send_batch(sock, e->slot, b, in->wm_out, e->chan[j]);
+    if (rc == 0) {
+        e->wm_sent[j] = in->wm_out;
+        e->idle_sent[j] = 0; /* data: the sender is active */
+    }
     if (rc != 0 && rc != -ETERM)
         sl__log(in->def->name, SL_LOG_ERROR, "cannot send a batch: %s", sl_strerror(rc));
     return rc;
@@ -85,7 +89,7 @@ int sl__edge_flush_one(sl_inst *in, sl_out_edge *e, uint32_t i)
     if (b->count == 0)
         return 0;
     sl_batch view;
-    sl_builder_view(b, &view, INT64_MIN);
+    sl_builder_view(b, &view, in->wm_out); /* the consumer's input watermark: ours */
     int rc = sl__deliver(e->fused, e->slot, &view);
     sl_builder_clear(b);
     return rc;
@@ -160,13 +164,45 @@ int sl__inst_flush_expired(sl_inst *in, int64_t now, int64_t linger_ns)
     return 0;
 }
 
+int sl__inst_push_watermark(sl_inst *in)
+{
+    for (size_t p = 0; p < in->n_ports; p++)
+        for (size_t j = 0; j < in->ports[p].n_edges; j++) {
+            sl_out_edge *e = &in->ports[p].edges[j];
+            if (e->kind == SL_EDGE_FUSED)
+                continue;
+            int flushed = 0;
+            for (uint32_t k = 0; k < e->n_socks; k++) {
+                if (e->wm_sent[k] == in->wm_out && e->idle_sent[k] == (uint8_t)in->idle_out)
+                    continue;
+                if (!flushed) { /* events queued before the watermark go first */
+                    int rc = sl__edge_flush(in, e);
+                    if (rc != 0)
+                        return rc;
+                    flushed = 1;
+                    if (e->wm_sent[k] == in->wm_out && e->idle_sent[k] == (uint8_t)in->idle_out)
+                        continue;
+                }
+                int rc = sl_transport_send_control(e->socks[k], e->slot, SL_BATCH_WATERMARK,
+                                                   in->wm_out, e->chan[k],
+                                                   in->idle_out ? SL_WIRE_IDLE : 0, 0);
+                if (rc != 0)
+                    return rc;
+                e->wm_sent[k] = in->wm_out;
+                e->idle_sent[k] = (uint8_t)in->idle_out;
+            }
+        }
+    return 0;
+}
+
 int sl__inst_send_eos(sl_inst *in)
 {
     for (size_t p = 0; p < in->n_ports; p++)
         for (size_t j = 0; j < in->ports[p].n_edges; j++) {
             sl_out_edge *e = &in->ports[p].edges[j];
             for (uint32_t i = 0; i < e->n_socks; i++) {
-                int rc = sl_transport_send_control(e->socks[i], e->slot, SL_BATCH_EOS, INT64_MAX, 0);
+                int rc = sl_transport_send_control(e->socks[i], e->slot, SL_BATCH_EOS, INT64_MAX,
+                                                   e->chan[i], 0, 0);
                 if (rc != 0)
                     return rc;
             }

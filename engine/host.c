@@ -164,6 +164,15 @@ static int h_emit(sl_ctx *ctx, int port, const void *ev, size_t len)
     if (port < 0 || (size_t)port >= in->n_ports)
         return -1;
     bump(&in->n_out, 1);
+    if (in->def->wm_enabled) { /* a source with a watermark: the latest event time */
+        const uint8_t *p = ev, *end = p + len;
+        sl_mp_val t;
+        int64_t ns;
+        if (sl_mp_map_find(&p, end, "time", 4) == 1 && sl_mp_read(&p, end, &t) == 0 &&
+            sl_mp_timestamp_ns(&t, &ns) == 0 && ns > in->max_event_ns)
+            in->max_event_ns = ns;
+        in->last_event_ns = 0; /* active: the stage stamps the time after this call */
+    }
     sl_out_port *op = &in->ports[port];
     const sl_pipeline *p = in->rt->p;
     for (size_t j = 0; j < op->n_edges; j++) {

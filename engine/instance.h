@@ -35,6 +35,9 @@ typedef struct sl_out_edge {
     sl_builder *b;         /* one builder, or one per consumer instance when keyed */
     uint32_t n_b;
     const sl_path *key;    /* SL_EDGE_KEYED: the consumer's key (borrowed) */
+    uint32_t *chan;        /* per socket: this edge's channel id at that receiver */
+    int64_t *wm_sent;      /* per socket: the last watermark sent */
+    uint8_t *idle_sent;    /* per socket: the last idle flag sent */
 } sl_out_edge;
 
 typedef struct sl_out_port {
@@ -61,6 +64,12 @@ struct sl_inst {
     sl_out_port *ports;
     size_t n_ports;
     int64_t timer_at;      /* monotonic ns, 0 = none */
+    /* event time (docs/design/watermarks.md) */
+    int64_t wm_out;        /* this instance's watermark (INT64_MIN: none yet) */
+    int idle_out;          /* this instance is idle: its watermark holds nobody back */
+    int64_t max_event_ns;  /* sources with a watermark: the latest event time emitted */
+    int64_t last_event_ns; /* ... and when (monotonic), for idle_timeout */
+    int64_t wm_pushed_ns;  /* when watermarks were last pushed to socket edges */
     _Atomic uint64_t n_in, n_out, n_err;
     sl_counter counters[SL_MAX_COUNTERS];
     size_t n_counters;
@@ -78,6 +87,11 @@ struct sl_stage {
     size_t n_insts;
     void *pull;            /* NULL for a source stage */
     uint32_t eos_expected, eos_seen;
+    /* input channels (one per sender instance and edge), for the watermark */
+    int64_t *ch_wm;        /* each channel's watermark */
+    uint8_t *ch_state;     /* SL_CH_ACTIVE, SL_CH_IDLE or SL_CH_DONE */
+    uint32_t n_ch;
+    int64_t wm;            /* the stage's input watermark: min over active channels */
     pthread_t thread;
     int started;
     int rc;
@@ -100,6 +114,8 @@ struct sl_runtime {
     int64_t started_ns;
 };
 
+enum { SL_CH_ACTIVE = 0, SL_CH_IDLE = 1, SL_CH_DONE = 2 };
+
 /* edge.c */
 int sl__edge_flush(sl_inst *in, sl_out_edge *e);
 /* Flush builder i of e (fused edges have one). */
@@ -109,6 +125,9 @@ int sl__inst_flush_all(sl_inst *in);
 int64_t sl__inst_next_deadline(const sl_inst *in, int64_t linger_ns);
 int sl__inst_flush_expired(sl_inst *in, int64_t now, int64_t linger_ns);
 int sl__inst_send_eos(sl_inst *in);
+/* Send the instance's watermark (and idle flag) to every socket that has not had it,
+ * after the events already queued for it. */
+int sl__inst_push_watermark(sl_inst *in);
 int sl__deliver(sl_inst *to, int slot, const sl_batch *b);
 uint64_t sl__key_hash(const uint8_t *ev, size_t len, const sl_path *key);
 

@@ -129,6 +129,34 @@ static const sl_node *scalar_at(const sl_node *n, const char *key, sl_diag *d)
     return v;
 }
 
+/* A source's `watermark: {max_out_of_order: 5s, idle_timeout: 1s}`. */
+static void load_watermark(sl_opdef *o, const sl_node *w, sl_diag *d)
+{
+    if (w->kind != SL_NODE_MAP) {
+        diag_at(d, w, "'watermark' must be a mapping like {max_out_of_order: 5s, idle_timeout: 1s}");
+        return;
+    }
+    static const char *const keys[] = {"max_out_of_order", "idle_timeout", NULL};
+    o->wm_enabled = 1;
+    for (size_t i = 0; i < w->n; i++) {
+        const char *k = w->keys[i];
+        const sl_node *v = w->items[i];
+        int64_t x;
+        if (strcmp(k, "max_out_of_order") != 0 && strcmp(k, "idle_timeout") != 0) {
+            const char *s = sl_suggest(k, keys);
+            diag_at(d, w->key_nodes[i], "unknown key 'watermark.%s'%s%s%s", k,
+                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        } else if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0 || x < 0) {
+            diag_at(d, v, "invalid duration '%s' for '%s' (expected e.g. 250ms, 5s, 1m)",
+                    v->kind == SL_NODE_SCALAR ? v->str : "", k);
+        } else if (k[0] == 'm') {
+            o->wm_bound_ns = x;
+        } else {
+            o->wm_idle_ns = x;
+        }
+    }
+}
+
 static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
 {
     p->batch_max_events = DEFAULT_MAX_EVENTS;
@@ -240,11 +268,19 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
             o->fuse = b;
     }
 
+    const sl_node *wm = sl_node_get(n, "watermark");
+    if (wm && (e->op->flags & SL_OP_SOURCE))
+        load_watermark(o, wm, d);
+    else if (wm)
+        diag_at(d, wm, "'watermark' belongs on a source; '%s' (%s) takes its watermark from its "
+                       "inputs", o->name, e->op->name);
+
     /* engine keys: the common ones and this type's input slots */
     const char *engine_keys[32];
     size_t nk = 0;
     for (const char *const *k = common_keys; *k; k++)
         engine_keys[nk++] = *k;
+    engine_keys[nk++] = "watermark";
     for (const char *const *k = sl_operator_inputs(e->op); *k && nk < 31; k++)
         engine_keys[nk++] = *k;
     engine_keys[nk] = NULL;

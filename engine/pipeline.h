@@ -45,6 +45,10 @@ typedef struct sl_opdef {
     char **ports;            /* output port names; [0] is the main port */
     size_t n_ports;
     sl_path key;             /* partitioning key (n == 0: unkeyed) */
+    /* sources: `watermark: {max_out_of_order, idle_timeout}` */
+    int wm_enabled;          /* the source emits watermarks (else only +inf at its end) */
+    int64_t wm_bound_ns;     /* max_out_of_order */
+    int64_t wm_idle_ns;      /* idle_timeout; 0 = never idle */
 } sl_opdef;
 
 typedef struct sl_pipeline {

@@ -65,6 +65,8 @@ static int make_instances(sl_runtime *rt)
             in->op = o;
             in->def = d;
             in->index = i;
+            in->wm_out = INT64_MIN;
+            in->max_event_ns = INT64_MIN;
             in->n_ports = d->n_ports;
             in->ports = calloc(d->n_ports ? d->n_ports : 1, sizeof *in->ports);
             if (!in->ports)
@@ -168,7 +170,10 @@ static int wire_edge(sl_runtime *rt, size_t to, const sl_input *in)
         }
         e->n_socks = dst->parallelism;
         e->socks = calloc(e->n_socks, sizeof *e->socks);
-        if (!e->socks)
+        e->chan = calloc(e->n_socks, sizeof *e->chan);
+        e->wm_sent = calloc(e->n_socks, sizeof *e->wm_sent);
+        e->idle_sent = calloc(e->n_socks, sizeof *e->idle_sent);
+        if (!e->socks || !e->chan || !e->wm_sent || !e->idle_sent)
             return -ENOMEM;
         e->rr = u; /* start senders on different receivers */
         for (uint32_t j = 0; j < dst->parallelism; j++) {
@@ -184,7 +189,8 @@ static int wire_edge(sl_runtime *rt, size_t to, const sl_input *in)
             endpoint(ep, sizeof ep, (size_t)(st->def - rt->plan.stages), j);
             if (zmq_connect(s, ep) != 0)
                 return -errno;
-            st->eos_expected++; /* one EOS from every sender instance */
+            e->chan[j] = st->eos_expected++; /* one channel, and one EOS, per sender instance */
+            e->wm_sent[j] = INT64_MIN;
         }
     }
     return 0;
@@ -198,6 +204,20 @@ static int wire(sl_runtime *rt)
             if (rc != 0)
                 return rc;
         }
+    /* every receiving stage tracks the watermark of each of its input channels */
+    for (size_t s = 0; s < rt->n_stages; s++) {
+        sl_stage *st = &rt->stages[s];
+        st->wm = INT64_MIN;
+        if (!st->pull)
+            continue;
+        st->n_ch = st->eos_expected;
+        st->ch_wm = malloc((st->n_ch ? st->n_ch : 1) * sizeof *st->ch_wm);
+        st->ch_state = calloc(st->n_ch ? st->n_ch : 1, sizeof *st->ch_state);
+        if (!st->ch_wm || !st->ch_state)
+            return -ENOMEM;
+        for (uint32_t c = 0; c < st->n_ch; c++)
+            st->ch_wm[c] = INT64_MIN;
+    }
     return 0;
 }
 
@@ -394,6 +414,8 @@ void sl_runtime_destroy(sl_runtime **rtp)
         if (rt->stages[s].pull)
             zmq_close(rt->stages[s].pull);
         free(rt->stages[s].insts);
+        free(rt->stages[s].ch_wm);
+        free(rt->stages[s].ch_state);
     }
     free(rt->stages);
     for (size_t o = 0; rt->by_op && o < rt->p->n_ops; o++) {
@@ -413,6 +435,9 @@ void sl_runtime_destroy(sl_runtime **rtp)
                         if (e->socks[q])
                             zmq_close(e->socks[q]);
                     free(e->socks);
+                    free(e->chan);
+                    free(e->wm_sent);
+                    free(e->idle_sent);
                 }
                 free(in->ports[k].edges);
             }

@@ -36,12 +36,110 @@ static int64_t next_deadline(sl_stage *s)
     return next;
 }
 
+/*
+ * The stage's watermark moved to wm: each operator, head first, handles it
+ * (on_watermark may emit, e.g. windows that closed), its fused consumers get
+ * what it emitted while they still hold the old watermark, then its own
+ * watermark moves. Socket edges learn it in housekeeping (after the events
+ * queued before it).
+ */
+static int advance(sl_stage *s, int64_t wm)
+{
+    for (size_t i = 0; i < s->n_insts; i++) {
+        sl_inst *in = s->insts[i];
+        if (wm <= in->wm_out)
+            continue;
+        if (in->def->op->on_watermark &&
+            in->def->op->on_watermark(in->state, &in->ctx, wm) == SL_ERROR) {
+            sl__log(in->def->name, SL_LOG_ERROR, "failed handling a watermark");
+            return SL_EOPERATOR;
+        }
+        int rc = sl__inst_flush_fused(in);
+        if (rc != 0)
+            return rc;
+        in->wm_out = wm;
+    }
+    return 0;
+}
+
+static void set_idle(sl_stage *s, int idle)
+{
+    for (size_t i = 0; i < s->n_insts; i++)
+        s->insts[i]->idle_out = idle;
+}
+
+/* A source with `watermark:`: max event time - max_out_of_order, and idleness. */
+static int source_watermark(sl_stage *s, int64_t now)
+{
+    sl_inst *h = s->insts[0];
+    const sl_opdef *d = h->def;
+    if (!d->wm_enabled)
+        return 0;
+    if (h->last_event_ns == 0) { /* emitted since the last look */
+        h->last_event_ns = now;
+        if (h->idle_out)
+            set_idle(s, 0);
+    } else if (d->wm_idle_ns > 0 && !h->idle_out && now - h->last_event_ns >= d->wm_idle_ns) {
+        set_idle(s, 1);
+    }
+    if (h->max_event_ns == INT64_MIN)
+        return 0;
+    int64_t wm = h->max_event_ns < INT64_MIN + d->wm_bound_ns ? INT64_MIN
+                                                               : h->max_event_ns - d->wm_bound_ns;
+    return wm > h->wm_out ? advance(s, wm) : 0;
+}
+
+/* The input watermark again after channel changes: the minimum over active channels. */
+static int input_watermark(sl_stage *s)
+{
+    int64_t min = INT64_MAX, done_max = INT64_MIN;
+    uint32_t active = 0, idle = 0;
+    for (uint32_t c = 0; c < s->n_ch; c++) {
+        if (s->ch_state[c] == SL_CH_DONE) {
+            if (s->ch_wm[c] > done_max)
+                done_max = s->ch_wm[c];
+            continue;
+        }
+        if (s->ch_state[c] == SL_CH_IDLE) {
+            idle++;
+            continue;
+        }
+        active++;
+        if (s->ch_wm[c] < min)
+            min = s->ch_wm[c];
+    }
+    /*
+     * Every live input idle: so are we, and the watermark goes as far as the inputs
+     * that ended had taken theirs (not to +infinity: an idle input may wake up).
+     */
+    int idle_now = active == 0 && idle > 0;
+    if (idle_now != s->insts[0]->idle_out)
+        set_idle(s, idle_now);
+    if (idle_now)
+        min = done_max;
+    if (min <= s->wm)
+        return 0;
+    s->wm = min;
+    return advance(s, min);
+}
+
 /* Fire due timers and send batches whose linger expired. */
 static int housekeeping(sl_stage *s)
 {
     int64_t now = sl__monotonic();
+    if (!s->pull) {
+        int rc = source_watermark(s, now);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 0; i < s->n_insts; i++) {
         sl_inst *in = s->insts[i];
+        if (now - in->wm_pushed_ns >= s->rt->p->batch_linger_ns) {
+            in->wm_pushed_ns = now;
+            int rc = sl__inst_push_watermark(in);
+            if (rc != 0)
+                return rc;
+        }
         if (in->timer_at && in->timer_at <= now) {
             in->timer_at = 0;
             if (in->def->op->on_timer &&
@@ -109,20 +207,45 @@ static int run_source(sl_stage *s)
     }
     if (stopped_hard(rt))
         return SL_EINTERRUPTED;
-    return finish_stage(s);
+    /* the last finite watermark first, after the events before it, then the end of the
+     * stream: every window closes */
+    int rc = source_watermark(s, sl__monotonic());
+    for (size_t i = 0; rc == 0 && i < s->n_insts; i++)
+        rc = sl__inst_push_watermark(s->insts[i]);
+    if (rc == 0)
+        rc = advance(s, INT64_MAX);
+    return rc != 0 ? rc : finish_stage(s);
 }
 
 static int handle(sl_stage *s, sl_rx *rx)
 {
+    uint32_t c = rx->hdr.sender;
+    if (c >= s->n_ch) {
+        sl__log(s->insts[0]->def->name, SL_LOG_ERROR, "received a batch from unknown channel %u", c);
+        return SL_EPROTO;
+    }
+    int rc = 0;
     switch (rx->hdr.kind) {
     case SL_BATCH_DATA:
-        return sl__deliver(s->insts[0], rx->hdr.slot, &rx->batch);
+        rx->batch.watermark = s->wm; /* what holds for these events; theirs applies after */
+        rc = sl__deliver(s->insts[0], rx->hdr.slot, &rx->batch);
+        s->ch_state[c] = SL_CH_ACTIVE;
+        break;
+    case SL_BATCH_WATERMARK:
+        s->ch_state[c] = rx->hdr.flags & SL_WIRE_IDLE ? SL_CH_IDLE : SL_CH_ACTIVE;
+        break;
     case SL_BATCH_EOS:
         s->eos_seen++;
-        return 0;
+        s->ch_state[c] = SL_CH_DONE;
+        break;
     default:
-        return 0; /* watermarks and barriers: later issues */
+        return 0; /* barriers: a later issue */
     }
+    if (rx->hdr.watermark == INT64_MAX) /* its end (the last events may carry it before EOS) */
+        s->ch_state[c] = SL_CH_DONE;
+    else if (rx->hdr.watermark > s->ch_wm[c])
+        s->ch_wm[c] = rx->hdr.watermark; /* finite only: what it reached */
+    return rc != 0 ? rc : input_watermark(s);
 }
 
 static int run_receiver(sl_stage *s)

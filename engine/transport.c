@@ -24,10 +24,11 @@ static int send_hdr(void *sock, const sl_wire_hdr *h, int more)
     }
 }
 
-int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark)
+int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark,
+                            uint32_t sender)
 {
     sl_wire_hdr h = {.magic = SL_WIRE_MAGIC, .kind = SL_BATCH_DATA, .slot = (uint8_t)slot,
-                     .count = b->count, .watermark = watermark};
+                     .count = b->count, .watermark = watermark, .sender = sender};
     uint8_t *payload;
     size_t len;
     if (sl_builder_detach(b, &payload, &len, &h.events_len) != 0)
@@ -52,11 +53,12 @@ int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t waterma
     return 0;
 }
 
-int sl_transport_send_control(void *sock, int slot, int kind, int64_t watermark,
-                              uint64_t checkpoint)
+int sl_transport_send_control(void *sock, int slot, int kind, int64_t watermark, uint32_t sender,
+                              unsigned flags, uint64_t checkpoint)
 {
     sl_wire_hdr h = {.magic = SL_WIRE_MAGIC, .kind = (uint8_t)kind, .slot = (uint8_t)slot,
-                     .watermark = watermark, .checkpoint = checkpoint};
+                     .flags = (uint8_t)flags, .watermark = watermark, .checkpoint = checkpoint,
+                     .sender = sender};
     return send_hdr(sock, &h, 0);
 }
 

@@ -18,11 +18,13 @@
  * and empty the builder. Blocks while the receiver is full. Returns 0,
  * -ETERM when the context is shutting down, or another negative errno.
  */
-int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark);
+/* `watermark`: the sender's, after these events; `sender`: its channel id at the receiver. */
+int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark,
+                            uint32_t sender);
 
 /* Send a header-only message (EOS, WATERMARK, BARRIER). */
-int sl_transport_send_control(void *sock, int slot, int kind, int64_t watermark,
-                              uint64_t checkpoint);
+int sl_transport_send_control(void *sock, int slot, int kind, int64_t watermark, uint32_t sender,
+                              unsigned flags, uint64_t checkpoint);
 
 /* A received message; the view is valid until sl_rx_close. */
 typedef struct sl_rx {

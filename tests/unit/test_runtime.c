@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "pipeline.h"
@@ -267,11 +268,235 @@ static void test_stop_drains(void **st)
     sl_diag_fini(&d);
 }
 
+/* ------------------------------------------------------------ watermarks */
+
+/* What every instance of test.wm saw: events, late events, the watermarks. */
+static struct {
+    uint64_t events[MAX_INST], late[MAX_INST], after_end[MAX_INST];
+    int64_t last_wm[MAX_INST];     /* last on_watermark value */
+    int64_t max_finite[MAX_INST];  /* largest finite watermark */
+    int64_t max_time[MAX_INST];    /* largest event time */
+    int backwards[MAX_INST];       /* on_watermark not increasing */
+    int ended[MAX_INST];           /* had on_watermark(+inf) before finish */
+} wm_seen;
+
+static int64_t event_time(const uint8_t *ev, size_t len)
+{
+    const uint8_t *p = ev;
+    sl_mp_val v;
+    int64_t ns = INT64_MIN;
+    if (sl_mp_map_find(&p, ev + len, "time", 4) == 1 && sl_mp_read(&p, ev + len, &v) == 0)
+        sl_mp_timestamp_ns(&v, &ns);
+    return ns;
+}
+
+static int wm_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
+{
+    size_t i = (uintptr_t)state - 1;
+    for (uint32_t k = 0; k < b->count; k++) {
+        size_t len;
+        const uint8_t *ev = sl_batch_event(b, k, &len);
+        int64_t t = event_time(ev, len);
+        wm_seen.events[i]++;
+        wm_seen.late[i] += t < b->watermark;
+        wm_seen.after_end[i] += wm_seen.last_wm[i] == INT64_MAX;
+        if (t > wm_seen.max_time[i])
+            wm_seen.max_time[i] = t;
+    }
+    return SL_OK;
+}
+
+static int wm_watermark(void *state, sl_ctx *ctx, int64_t wm)
+{
+    size_t i = (uintptr_t)state - 1;
+    wm_seen.backwards[i] |= wm <= wm_seen.last_wm[i];
+    wm_seen.last_wm[i] = wm;
+    if (wm != INT64_MAX && wm > wm_seen.max_finite[i])
+        wm_seen.max_finite[i] = wm;
+    return SL_OK;
+}
+
+static int wm_finish(void *state, sl_ctx *ctx)
+{
+    size_t i = (uintptr_t)state - 1;
+    wm_seen.ended[i] = wm_seen.last_wm[i] == INT64_MAX;
+    return SL_OK;
+}
+
+static const sl_operator wm_op = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_operator),
+    .name = "test.wm",
+    .summary = "records watermarks and late events",
+    .flags = SL_OP_SINK,
+    .param_size = sizeof(sl_param),
+    .params = collect_params,
+    .outputs = no_outputs,
+    .key_param = "key",
+    .init = collect_init,
+    .process = wm_process,
+    .on_watermark = wm_watermark,
+    .finish = wm_finish,
+    .destroy = collect_destroy,
+};
+
+/* test.clock: `count` events one second apart from 2026-01-01, then stays alive
+ * (emitting nothing) until `alive` after its start. */
+typedef struct clock_src {
+    int64_t count, alive_ns, n, until;
+    sl_wbuf w;
+} clock_src;
+
+static const sl_param clock_params[] = {
+    {"count", SL_PARAM_INT, "10", 0, "events", NULL},
+    {"alive", SL_PARAM_DURATION, "0s", 0, "stay alive this long", NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
+
+static int clock_init(sl_ctx *ctx, void **state)
+{
+    clock_src *c = calloc(1, sizeof *c);
+    if (!c)
+        return SL_ERROR;
+    *state = c;
+    ctx->host->node_int(ctx->host->param(ctx, "count"), &c->count);
+    ctx->host->node_duration(ctx->host->param(ctx, "alive"), &c->alive_ns);
+    return SL_OK;
+}
+
+static int clock_produce(void *state, sl_ctx *ctx, int64_t deadline)
+{
+    clock_src *c = state;
+    const sl_host *h = ctx->host;
+    if (!c->until)
+        c->until = h->monotonic(ctx) + c->alive_ns;
+    for (int k = 0; k < 100 && c->n < c->count; k++, c->n++) {
+        sl_wbuf_reset(&c->w);
+        sl_mp_write_map(&c->w, 1);
+        sl_mp_write_cstr(&c->w, "time");
+        sl_mp_write_timestamp(&c->w, 1767225600000000000ll + c->n * 1000000000ll);
+        if (h->emit(ctx, 0, c->w.data, c->w.len) != 0)
+            return SL_ERROR;
+    }
+    if (c->n < c->count)
+        return SL_OK;
+    int64_t now = h->monotonic(ctx);
+    if (now >= c->until)
+        return SL_EOS;
+    int64_t wake = deadline < c->until ? deadline : c->until;
+    struct timespec ts = {(wake - now) / 1000000000, (wake - now) % 1000000000};
+    nanosleep(&ts, NULL);
+    return SL_OK;
+}
+
+static void clock_destroy(void *state)
+{
+    clock_src *c = state;
+    if (c)
+        sl_wbuf_fini(&c->w);
+    free(c);
+}
+
+static const char *const main_output[] = {"out", NULL};
+static const sl_operator clock_op = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_operator),
+    .name = "test.clock",
+    .summary = "events one second apart",
+    .flags = SL_OP_SOURCE,
+    .param_size = sizeof(sl_param),
+    .params = clock_params,
+    .outputs = main_output,
+    .init = clock_init,
+    .produce = clock_produce,
+    .destroy = clock_destroy,
+};
+
+static int run_wm(const char *yaml, int fusion)
+{
+    memset(&wm_seen, 0, sizeof wm_seen);
+    for (int i = 0; i < MAX_INST; i++)
+        wm_seen.last_wm[i] = wm_seen.max_finite[i] = wm_seen.max_time[i] = INT64_MIN;
+    return run_yaml(yaml, fusion);
+}
+
+/* A bound wider than the disorder: nothing late; a zero bound: late events show. */
+static void test_watermark_bound(void **st)
+{
+    static const char *const yaml[] = {
+        "operators:\n"
+        "  g: {type: source.generator, count: 50000, max_late: 2s, late_frac: 0.05,"
+        " watermark: {max_out_of_order: 3s}}\n"
+        "  w: {type: test.wm, input: g, fuse: false}\n",
+        "operators:\n"
+        "  g: {type: source.generator, count: 50000, max_late: 2s, late_frac: 0.05,"
+        " watermark: {max_out_of_order: 0s}}\n"
+        "  w: {type: test.wm, input: g, fuse: false}\n",
+    };
+    for (int fusion = 0; fusion <= 1; fusion++)
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(run_wm(yaml[k], fusion), 0);
+            assert_int_equal(wm_seen.events[0], 50000);
+            assert_false(wm_seen.backwards[0]);
+            assert_true(wm_seen.ended[0]);
+            assert_int_equal(wm_seen.after_end[0], 0);
+            /* the watermark followed the events during the run */
+            assert_true(wm_seen.max_finite[0] > INT64_MIN);
+            assert_true(wm_seen.max_finite[0] <= wm_seen.max_time[0] - (k == 0 ? 3000000000ll : 0));
+            if (k == 0)
+                assert_int_equal(wm_seen.late[0], 0);
+            else
+                assert_true(wm_seen.late[0] > 0);
+        }
+}
+
+/* Two inputs: the slower holds the watermark back, unless it is idle. */
+static void test_watermark_min_and_idle(void **st)
+{
+    static const char *const held =
+        "operators:\n"
+        "  a: {type: test.clock, count: 100, watermark: {max_out_of_order: 0s}}\n"
+        "  b: {type: test.clock, count: 10, alive: 400ms, watermark: {max_out_of_order: 0s}}\n"
+        "  w: {type: test.wm, input: [a, b]}\n";
+    static const char *const idle =
+        "operators:\n"
+        "  a: {type: test.clock, count: 100, watermark: {max_out_of_order: 0s}}\n"
+        "  b: {type: test.clock, count: 10, alive: 400ms,"
+        " watermark: {max_out_of_order: 0s, idle_timeout: 50ms}}\n"
+        "  w: {type: test.wm, input: [a, b]}\n";
+    const int64_t t0 = 1767225600000000000ll, s = 1000000000ll;
+    assert_int_equal(run_wm(held, 1), 0);
+    assert_int_equal(wm_seen.events[0], 110);
+    assert_int_equal(wm_seen.max_finite[0], t0 + 9 * s); /* b's last event */
+    assert_true(wm_seen.ended[0]);
+    assert_int_equal(run_wm(idle, 1), 0);
+    assert_int_equal(wm_seen.max_finite[0], t0 + 99 * s); /* b idle: a's last event */
+    assert_true(wm_seen.ended[0]);
+    assert_false(wm_seen.backwards[0]);
+}
+
+/* A watermark on an operator that is not a source is refused. */
+static void test_watermark_only_on_sources(void **st)
+{
+    assert_int_equal(run_wm("operators:\n"
+                            "  a: {type: test.clock}\n"
+                            "  w: {type: test.wm, input: a, watermark: {max_out_of_order: 1s}}\n",
+                            1),
+                     SL_ECONFIG);
+    assert_int_equal(run_wm("operators:\n"
+                            "  a: {type: test.clock, watermark: {max_out_of_order: 5x}}\n"
+                            "  w: {type: test.wm, input: a}\n",
+                            1),
+                     SL_ECONFIG);
+}
+
 static int setup(void **st)
 {
     sl_builtin_register();
     assert_int_equal(sl_registry_add(&collect_op, "test"), 0);
     assert_int_equal(sl_registry_add(&fail_op, "test"), 0);
+    assert_int_equal(sl_registry_add(&wm_op, "test"), 0);
+    assert_int_equal(sl_registry_add(&clock_op, "test"), 0);
     assert_int_equal(sl_registry_add(&collect_op, "test"), SL_EDUPLICATE);
     return 0;
 }
@@ -284,6 +509,9 @@ int main(void)
         cmocka_unit_test(test_keyed_routing_owns_each_key),
         cmocka_unit_test(test_operator_error_stops_run),
         cmocka_unit_test(test_stop_drains),
+        cmocka_unit_test(test_watermark_bound),
+        cmocka_unit_test(test_watermark_min_and_idle),
+        cmocka_unit_test(test_watermark_only_on_sources),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
