@@ -172,6 +172,13 @@ static int h_emit(sl_ctx *ctx, int port, const void *ev, size_t len)
             sl_mp_timestamp_ns(&t, &ns) == 0 && ns > in->max_event_ns)
             in->max_event_ns = ns;
         in->last_event_ns = 0; /* active: the stage stamps the time after this call */
+        /* the watermark moves with each event, so the batch holding it carries it */
+        int64_t bound = in->def->wm_bound_ns;
+        int64_t wm = in->max_event_ns < INT64_MIN + bound ? INT64_MIN : in->max_event_ns - bound;
+        if (wm > in->wm_out && sl__stage_advance(in->stage, wm) != 0) {
+            sl__fail(in->rt);
+            return -1;
+        }
     }
     sl_out_port *op = &in->ports[port];
     const sl_pipeline *p = in->rt->p;

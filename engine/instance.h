@@ -143,5 +143,7 @@ void sl__log(const char *op, sl_log_level level, const char *fmt, ...)
 /* stage.c */
 void *sl__stage_main(void *arg);
 void sl__fail(sl_runtime *rt);
+/* The stage's watermark moved to wm: on_watermark for each operator, in stage order. */
+int sl__stage_advance(sl_stage *s, int64_t wm);
 
 #endif

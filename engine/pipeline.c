@@ -226,6 +226,55 @@ static int add_port(sl_opdef *o, const char *name)
     return 0;
 }
 
+/* A field path in a grouping set (a plain path or {name: path}), or NULL. */
+static const sl_node *set_path(const sl_node *k)
+{
+    if (k->kind == SL_NODE_MAP && k->n == 1)
+        k = k->items[0];
+    sl_path p = {0};
+    if (k->kind != SL_NODE_SCALAR || sl_path_parse(k->str, &p) != 0)
+        return NULL;
+    int plain = 1;
+    for (const char *c = k->str; *c; c++)
+        plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '_' || *c == '.';
+    sl_path_fini(&p);
+    return plain ? k : NULL;
+}
+
+/*
+ * The partition key of an operator whose key parameter is a list of grouping
+ * sets ([[], [status]] or one flat set [status]): a field path that every set
+ * groups by, so each group lives in one instance. Needed only with
+ * parallelism > 1; then its absence is an error.
+ */
+static const sl_node *common_key(const sl_opdef *o, const sl_node *sets, sl_diag *d)
+{
+    if (o->parallelism <= 1)
+        return NULL;
+    int nested = sets->n && sets->items[0]->kind == SL_NODE_SEQ;
+    const sl_node *first = nested ? sets->items[0] : sets;
+    for (size_t i = 0; first->kind == SL_NODE_SEQ && i < first->n; i++) {
+        const sl_node *cand = set_path(first->items[i]);
+        int everywhere = cand != NULL;
+        for (size_t s = 1; nested && everywhere && s < sets->n; s++) {
+            const sl_node *set = sets->items[s];
+            int found = 0;
+            for (size_t j = 0; set->kind == SL_NODE_SEQ && j < set->n && !found; j++) {
+                const sl_node *p = set_path(set->items[j]);
+                found = p && strcmp(p->str, cand->str) == 0;
+            }
+            everywhere = found;
+        }
+        if (everywhere)
+            return cand;
+    }
+    diag_at(d, sets, "parallelism %u needs a field path that every grouping set groups by (the "
+                     "[] set groups all events together); set partition_by or parallelism: 1",
+            o->parallelism);
+    return NULL;
+}
+
 /* Check one operator's own keys; fills type, parallelism, ports. Inputs come later. */
 static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
 {
@@ -301,7 +350,10 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     }
 
     const sl_node *key = scalar_at(n, "partition_by", d);
-    if (!key && e->op->key_param)
+    const sl_node *kp = !key && e->op->key_param ? sl_node_get(n, e->op->key_param) : NULL;
+    if (kp && kp->kind == SL_NODE_SEQ)
+        key = common_key(o, kp, d); /* grouping sets: a field every set groups by */
+    else if (kp)
         key = scalar_at(n, e->op->key_param, d);
     if (key && sl_path_parse(key->str, &o->key) != 0)
         diag_at(d, key, "invalid key '%s' (expected a field path like data.customerId)",

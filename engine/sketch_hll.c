@@ -35,9 +35,9 @@
 #include <string.h>
 
 #define HASH_BITS 64
-#define Q (HASH_BITS - SL_HLL_P)      /* 50 bits below the index */
-#define RHO_MAX (Q + 1)              /* 51: largest register value */
-#define SP 25                        /* index bits of a sparse entry */
+#define Q (HASH_BITS - SL_HLL_P)       /* 50 bits below the index */
+#define RHO_MAX (Q + 1)                /* 51: largest register value */
+#define SP 25                          /* index bits of a sparse entry */
 #define RHO25_MAX (HASH_BITS - SP + 1) /* 40 */
 #define MIN_SLOTS 4u
 #define MAX_SLOTS (SL_HLL_REGISTERS / 4u) /* 4096 four-byte slots = the dense registers' size */
@@ -302,6 +302,7 @@ int sl_hll_merge(sl_hll *into, const sl_hll *from)
 {
     uint32_t idx;
     unsigned r;
+    if (into == from) return 0; /* a set's union with itself */
     if (from->dense) {
         if (!into->dense) {
             uint8_t *regs = calloc(SL_HLL_REGISTERS, 1);
@@ -393,7 +394,8 @@ uint64_t sl_hll_estimate(const sl_hll *h)
         z += m * ertl_sigma(c[0] / m);
         e = m * m / (2.0 * log(2.0) * z); /* alpha_inf = 1 / (2 ln 2) */
     }
-    return (uint64_t)(e + 0.5);
+    /* every register at 51 (only a crafted sketch) gives z = 0 and e = inf */
+    return e < 18446744073709549568.0 ? (uint64_t)(e + 0.5) : UINT64_MAX;
 }
 
 size_t sl_hll_serialized_size(const sl_hll *h)
@@ -434,8 +436,7 @@ int sl_hll_deserialize(sl_hll *h, const uint8_t *in, size_t len)
 {
     sl_hll t;
     sl_hll_init(&t);
-    if (len < SER_HEAD || in[0] != SER_TAG || in[1] != SER_VERSION || in[2] != SL_HLL_P)
-        return -1;
+    if (len < SER_HEAD || in[0] != SER_TAG || in[1] != SER_VERSION || in[2] != SL_HLL_P) return -1;
     if (in[3] == SER_DENSE) {
         if (len != SER_DENSE_SIZE) return -1;
         for (size_t i = 0; i < SL_HLL_REGISTERS; i++)

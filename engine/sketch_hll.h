@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define SL_HLL_P 14                     /* precision: index bits of a hash */
+#define SL_HLL_P 14                       /* precision: index bits of a hash */
 #define SL_HLL_REGISTERS (1u << SL_HLL_P) /* 16384 registers, one byte each when dense */
 
 /*
@@ -60,8 +60,8 @@ int sl_hll_add(sl_hll *h, uint64_t hash);
 /*
  * Add the content of *from (borrowed, unchanged) to *into: afterwards *into is the sketch of
  * the union, the same as if every hash of both had been added to it (in either order).
- * `into` and `from` must be different sketches. Returns 0, or -1 when out of memory, in
- * which case *into is unchanged.
+ * Merging a sketch into itself changes nothing. Returns 0, or -1 when out of memory, in which
+ * case *into is unchanged.
  */
 int sl_hll_merge(sl_hll *into, const sl_hll *from);
 

@@ -43,7 +43,7 @@ static int64_t next_deadline(sl_stage *s)
  * watermark moves. Socket edges learn it in housekeeping (after the events
  * queued before it).
  */
-static int advance(sl_stage *s, int64_t wm)
+int sl__stage_advance(sl_stage *s, int64_t wm)
 {
     for (size_t i = 0; i < s->n_insts; i++) {
         sl_inst *in = s->insts[i];
@@ -86,7 +86,7 @@ static int source_watermark(sl_stage *s, int64_t now)
         return 0;
     int64_t wm = h->max_event_ns < INT64_MIN + d->wm_bound_ns ? INT64_MIN
                                                                : h->max_event_ns - d->wm_bound_ns;
-    return wm > h->wm_out ? advance(s, wm) : 0;
+    return wm > h->wm_out ? sl__stage_advance(s, wm) : 0;
 }
 
 /* The input watermark again after channel changes: the minimum over active channels. */
@@ -120,7 +120,7 @@ static int input_watermark(sl_stage *s)
     if (min <= s->wm)
         return 0;
     s->wm = min;
-    return advance(s, min);
+    return sl__stage_advance(s, min);
 }
 
 /* Fire due timers and send batches whose linger expired. */
@@ -213,7 +213,7 @@ static int run_source(sl_stage *s)
     for (size_t i = 0; rc == 0 && i < s->n_insts; i++)
         rc = sl__inst_push_watermark(s->insts[i]);
     if (rc == 0)
-        rc = advance(s, INT64_MAX);
+        rc = sl__stage_advance(s, INT64_MAX);
     return rc != 0 ? rc : finish_stage(s);
 }
 

@@ -12,6 +12,9 @@ Scenarios (docs/benchmarks.md says what each measures):
   ... --no-fusion       the same, one thread per operator, batches over ZeroMQ
   gen->filter->null     a filter, type.startsWith("order.") && data.total > 100.0
   gen->transform->null  a transform computing 5 fields from data (id, time kept)
+  gen->agg(status)->null    aggregate: count() and sum(data.total) per 1-minute
+                            tumbling window and data.status (watermark 10s, LMDB state)
+  gen->agg(customer)->null  the same per data.customerId, 1M distinct customers
 
 Every figure is the whole process timed from outside (wall clock from spawn
 to exit, peak RSS from GNU time's %M), for the engine and the loop alike.
@@ -20,7 +23,10 @@ fastest run is reported, and the largest peak RSS. Nothing is asserted: it
 prints numbers (timing assertions would make tests flaky), and fails only if
 a command fails or a scenario's output differs from the loop's (file->file
 compares the timed outputs; filter and transform run once more, untimed,
-into msgpack files that must be byte for byte the loop's).
+into msgpack files that must be byte for byte the loop's; the aggregates
+run once more into JSON lines, which must hold as many rows as the loop
+built). The aggregates' state directory is emptied before each run and its
+size (du) taken after it: the LMDB size printed below the table.
 
 Environment:
   BENCH_SCALE=0.1    scale the event counts (10M generated, 1M from file)
@@ -35,6 +41,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,14 +85,34 @@ def run_once(argv, cwd):
     return wall, peak, cpu, text
 
 
-def measure(cmds, cwd, repeat):
-    """Run each (name, argv, expected events or None) `repeat` times, round robin, so
-    that a burst of load from elsewhere on the machine hits them alike. Returns, per
-    command, (best wall time, largest peak RSS, CPU time of the best run)."""
+def disk_usage(path):
+    """Bytes allocated on disk under path, as du counts them (0 if it is missing)."""
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files + dirs:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def measure(cmds, cwd, repeat, state_sizes=None):
+    """Run each (name, argv, expected events or None[, state dir]) `repeat` times, round
+    robin, so that a burst of load from elsewhere on the machine hits them alike. A
+    state dir is removed before each run and its size after it goes to
+    state_sizes[name] (the largest over the runs). Returns, per command, (best wall
+    time, largest peak RSS, CPU time of the best run)."""
     res = [[None, 0, None] for _ in cmds]
     for i in range(repeat):
-        for (name, argv, expect), r in zip(cmds, res):
+        for (name, argv, expect, *state), r in zip(cmds, res):
+            if state:
+                shutil.rmtree(state[0], ignore_errors=True)
             wall, peak, cpu, text = run_once(argv, cwd)
+            if state:
+                size = disk_usage(state[0])
+                state_sizes[name] = max(state_sizes.get(name, 0), size)
+                shutil.rmtree(state[0], ignore_errors=True)
             if expect is not None:
                 # the loop prints "EVENTS SECONDS": check it did all the work
                 got = int(text.split()[0])
@@ -186,6 +213,51 @@ operators:
     return res
 
 
+AGG_SCENARIOS = (
+    # tag, name, the generator's extra parameters, group_by, the loop's command
+    ("f", "status", "", "[[data.status]]", "agg-status"),
+    ("g", "customer", "\n    customers: 1000000", "[[data.customerId]]", "agg-customer"),
+)
+
+
+def agg_pipelines(tmp, gen_n, name, gen_extra, group_by, state_dir, out_path):
+    """(f)/(g): source.generator (watermark 10s) -> aggregate -> sink.null (timed) or
+    sink.file JSON lines (rows counted). Returns (timed, checked)."""
+    files = []
+    for sink in ("{type: sink.null, input: agg}",
+                 "{type: sink.file, input: agg, path: %s}" % json.dumps(out_path)):
+        files.append(write(os.path.join(tmp, "gen-agg-%s-%d.yaml" % (name, len(files))), f"""\
+pipeline: bench-gen-agg-{name}
+state_dir: {json.dumps(state_dir)}
+{BATCH}
+operators:
+  gen:
+    type: source.generator
+    count: {gen_n}
+    seed: 7{gen_extra}
+    watermark: {{max_out_of_order: 10s}}
+  agg:
+    type: aggregate
+    input: gen
+    windows: [{{tumbling: 1m}}]
+    group_by: {group_by}
+    where: has(data.total)
+    compute: {{n: count(), total: sum(data.total)}}
+  sink: {sink}
+"""))
+    return tuple(files)
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return n
+            n += b.count(b"\n")
+
+
 def same_file(p, q):
     if os.path.getsize(p) != os.path.getsize(q):
         return False
@@ -261,6 +333,10 @@ def human_rss(kib):
     return "%.1f MiB" % (kib / 1024) if kib else "n/a"
 
 
+def human_bytes(n):
+    return "%.1f MiB" % (n / 1048576) if n >= 104858 else "%d KiB" % (n // 1024)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("build", nargs="?", default=os.path.join(ROOT, "build"),
@@ -286,6 +362,7 @@ def main():
     in_path = events_file(data_dir, file_n)
 
     rows = []
+    agg_notes, state_sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir) as tmp:
         eng_out = os.path.join(tmp, "engine-out.jsonl")
         loop_out = os.path.join(tmp, "loop-out.jsonl")
@@ -332,6 +409,31 @@ def main():
                              ("loop %s" % name, [loop, name, str(gen_n)], gen_n)], tmp, repeat)
             rows.append(("gen->%s->null" % name, gen_n, e, lp))
 
+        state_dir = os.path.join(tmp, "state")
+        check_n = min(gen_n, 1_000_000)
+        for tag, name, gen_extra, group_by, loop_cmd in AGG_SCENARIOS:
+            checked = agg_pipelines(tmp, check_n, name, gen_extra, group_by, state_dir,
+                                    eng_out)[1]
+            timed = agg_pipelines(tmp, gen_n, name, gen_extra, group_by, state_dir, eng_out)[0]
+            log("bench: (%s) gen->aggregate(%s)->null, %d events" % (tag, name, gen_n))
+            shutil.rmtree(state_dir, ignore_errors=True)
+            subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
+            shutil.rmtree(state_dir, ignore_errors=True)
+            eng_rows = count_lines(eng_out)
+            os.unlink(eng_out)
+            out = subprocess.run([loop, loop_cmd, str(check_n)], cwd=tmp, check=True,
+                                 stdout=subprocess.PIPE).stdout.split()
+            if int(out[2]) != eng_rows:
+                raise SystemExit("bench: aggregate(%s) on %d events: the engine wrote %d rows, "
+                                 "the loop built %d" % (name, check_n, eng_rows, int(out[2])))
+            agg_notes.append("%s: %d rows from %d events, engine and loop alike"
+                             % (name, eng_rows, check_n))
+            row = "gen->agg(%s)->null" % name
+            e, lp = measure([("engine " + row, run + [timed], None, state_dir),
+                             ("loop " + loop_cmd, [loop, loop_cmd, str(gen_n)], gen_n)],
+                            tmp, repeat, state_sizes)
+            rows.append((row, gen_n, e, lp))
+
     head = ("scenario", "events", "engine ev/s", "engine RSS", "engine CPUs", "loop ev/s",
             "loop RSS", "engine/loop")
     table = []
@@ -349,6 +451,11 @@ def main():
     out.append("ev/s: events / wall time of the fastest of %d runs; RSS: largest peak RSS; "
                "engine CPUs: (user+sys) / wall of that run; engine/loop: ratio of ev/s. "
                "BENCH_SCALE=%g" % (repeat, scale))
+    if state_sizes:
+        out.append("LMDB state (du of state_dir after the run, largest of the runs): " +
+                   ", ".join("%s %s" % (k, human_bytes(v)) for k, v in state_sizes.items()))
+    if agg_notes:
+        out.append("aggregate rows (checked once, sink.file): " + "; ".join(agg_notes))
     if min(r[2][0] for r in rows) < 1.0:
         out.append("note: engine runs under 1 s: fixed per-run costs (start-up, up to 50 ms to "
                    "notice the end) weigh on ev/s; see docs/benchmarks.md")

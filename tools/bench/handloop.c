@@ -9,6 +9,11 @@
  *                                  type.startsWith("order.") && data.total > 100.0
  *   sluice-handloop transform N [OUT]  build N events, reshape each into
  *                                  {id, time, orderId, customerId, amount, status, items}
+ *   sluice-handloop agg-status N   build N events; count() and sum(data.total) of those
+ *                                  with a total, per 1-minute tumbling window and
+ *                                  data.status, flushed as the watermark passes
+ *   sluice-handloop agg-customer N the same per data.customerId, with the generator's
+ *                                  `customers: 1000000`
  *
  * Prints "EVENTS SECONDS" on stdout (its own monotonic time, start to end of
  * the work); bench.py times the whole process from outside, as it does the
@@ -17,7 +22,8 @@
  * that had a field missing (the transform's eval errors). With OUT, they
  * also write what they keep or build to OUT as msgpack back to back (what
  * sink.file with format: msgpack writes), for bench.py to compare with the
- * engine's output; timed runs leave OUT out.
+ * engine's output; timed runs leave OUT out. `agg-*` print "EVENTS SECONDS
+ * ROWS", ROWS the number of (window, group) results built.
  *
  * The work is what the engine must do and nothing else: no threads, no
  * batches handed between operators, no services table. It links the engine
@@ -79,6 +85,7 @@ typedef struct gen {
     sl_wbuf recent[RECENT];
     size_t recent_n, recent_next;
     dec id, oid;
+    uint64_t customers; /* the generator's `customers` parameter */
 } gen;
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -223,7 +230,7 @@ static int build(gen *g, sl_wbuf *w)
     dec_inc(&g->oid);
     unsigned st = (unsigned)below(g, 5);
     const char *type = st == 3 ? "order.completed" : st == 0 ? "order.created" : "order.updated";
-    size_t cn = padded(cust, "cust-", below(g, CUSTOMERS), 1);
+    size_t cn = padded(cust, "cust-", below(g, g->customers), 1);
     uint32_t cents = 100 + (uint32_t)below(g, 49901);
     unsigned items = 1 + (unsigned)below(g, 8);
     if (st == 3) {
@@ -263,6 +270,7 @@ static void gen_init(gen *g)
     }
     dec_set(&g->id, "evt-", 0, 10);
     dec_set(&g->oid, "o-", 0, 8);
+    g->customers = CUSTOMERS;
 }
 
 static void gen_fini(gen *g)
@@ -706,6 +714,222 @@ static int run_transform(uint64_t n, const char *out_path, uint64_t *events, uin
     return rc;
 }
 
+/* ------------------------------------------------------------ aggregate */
+
+/*
+ * The aggregate of bench.py's scenarios (f) and (g):
+ *   source.generator (watermark: {max_out_of_order: 10s}) -> aggregate
+ *     {windows: [{tumbling: 1m}], group_by: [[data.status]] (or [[data.customerId]]),
+ *      where: has(data.total), compute: {n: count(), total: sum(data.total)}}
+ * One open-addressing table (linear probing, power-of-two capacity, at most
+ * half full) keyed by (window start, group value) holds count and sum. The
+ * watermark is the largest event time seen minus 10 s, as the source's; when
+ * it reaches the end of the oldest open window, every slot whose window has
+ * ended is built into an output row {window: {start, end}, group: {name:
+ * value}, n, total, time} (what the engine hands sink.null) and the rest are
+ * put into a fresh table. An event whose window has already been flushed is
+ * late and is counted apart (none are, with the generator's 6 s at most).
+ * The end of the stream flushes everything.
+ */
+#define AGG_WINDOW_NS 60000000000ll
+#define AGG_OOO_NS 10000000000ll
+#define AGG_KEY_MAX 32           /* group values are "cust-999999" at most */
+#define AGG_CUSTOMERS 1000000    /* agg-customer: the generator's `customers` */
+
+typedef struct agg_slot {
+    int64_t start; /* window start; INT64_MIN: an empty slot */
+    uint64_t hash;
+    uint64_t count;
+    double sum;
+    uint8_t klen;
+    char key[AGG_KEY_MAX];
+} agg_slot;
+
+typedef struct agg_table {
+    agg_slot *slots;
+    size_t cap, n; /* cap: a power of two */
+} agg_table;
+
+static uint64_t agg_hash(int64_t start, const char *key, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)start; /* FNV-1a, then a splitmix finish */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+}
+
+static int agg_table_init(agg_table *t, size_t cap)
+{
+    t->slots = malloc(cap * sizeof *t->slots);
+    if (!t->slots)
+        return -1;
+    for (size_t i = 0; i < cap; i++)
+        t->slots[i].start = INT64_MIN;
+    t->cap = cap;
+    t->n = 0;
+    return 0;
+}
+
+/* The slot of (start, key), claimed (count 0) if it was not there. */
+static agg_slot *agg_slot_of(agg_table *t, int64_t start, uint64_t hash, const char *key,
+                             size_t len)
+{
+    size_t mask = t->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        agg_slot *s = &t->slots[i];
+        if (s->start == INT64_MIN) {
+            s->start = start;
+            s->hash = hash;
+            s->count = 0;
+            s->sum = 0;
+            s->klen = (uint8_t)len;
+            memcpy(s->key, key, len);
+            t->n++;
+            return s;
+        }
+        if (s->hash == hash && s->start == start && s->klen == len && memcmp(s->key, key, len) == 0)
+            return s;
+    }
+}
+
+/* Move the slots of `from` for which keep(slot) into a fresh table of cap slots. */
+static int agg_rebuild(agg_table *t, size_t cap, int64_t fired_before)
+{
+    agg_table nt;
+    if (agg_table_init(&nt, cap) != 0)
+        return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        agg_slot *s = &t->slots[i];
+        if (s->start == INT64_MIN || s->start < fired_before)
+            continue;
+        size_t mask = nt.cap - 1, j = s->hash & mask;
+        while (nt.slots[j].start != INT64_MIN)
+            j = (j + 1) & mask;
+        nt.slots[j] = *s;
+        nt.n++;
+    }
+    free(t->slots);
+    *t = nt;
+    return 0;
+}
+
+typedef struct agg_run {
+    agg_table t;
+    const char *group_name; /* "status" or "customerId" */
+    int64_t max_time, next_fire;
+    uint64_t rows, late, sum;
+    sl_wbuf row;
+} agg_run;
+
+/* Build the row of every slot whose window ends at or before wm; drop them. */
+static int agg_flush(agg_run *a, int64_t wm)
+{
+    int64_t fired_before = INT64_MIN, oldest = INT64_MAX;
+    for (size_t i = 0; i < a->t.cap; i++) {
+        agg_slot *s = &a->t.slots[i];
+        if (s->start == INT64_MIN)
+            continue;
+        if (s->start > wm - AGG_WINDOW_NS) { /* still open */
+            if (s->start < oldest)
+                oldest = s->start;
+            continue;
+        }
+        sl_wbuf *w = &a->row;
+        sl_wbuf_reset(w);
+        int bad = sl_mp_write_map(w, 5);
+        bad |= KEY(w, "window") | sl_mp_write_map(w, 2);
+        bad |= KEY(w, "start") | sl_mp_write_timestamp(w, s->start);
+        bad |= KEY(w, "end") | sl_mp_write_timestamp(w, s->start + AGG_WINDOW_NS);
+        bad |= KEY(w, "group") | sl_mp_write_map(w, 1);
+        bad |= sl_mp_write_cstr(w, a->group_name) | sl_mp_write_str(w, s->key, s->klen);
+        bad |= KEY(w, "n") | sl_mp_write_uint(w, s->count);
+        bad |= KEY(w, "total") | sl_mp_write_double(w, s->sum);
+        bad |= KEY(w, "time") | sl_mp_write_timestamp(w, s->start + AGG_WINDOW_NS);
+        if (bad)
+            return -1;
+        a->sum += w->len + w->data[w->len - 1];
+        a->rows++;
+        if (s->start + 1 > fired_before)
+            fired_before = s->start + 1;
+    }
+    a->next_fire = oldest == INT64_MAX ? INT64_MAX : oldest + AGG_WINDOW_NS;
+    if (fired_before == INT64_MIN)
+        return 0;
+    return agg_rebuild(&a->t, a->t.cap, fired_before);
+}
+
+/* One event: where has(data.total), group by data.<group_name>, count and sum. */
+static int agg_event(agg_run *a, const uint8_t *ev, size_t len)
+{
+    const uint8_t *end = ev + len, *p = ev, *data = ev, *q;
+    sl_mp_val v, tv, gv;
+    int64_t t;
+    if (sl_mp_map_find(&p, end, "time", 4) != 1 || sl_mp_read(&p, end, &tv) != 0 ||
+        sl_mp_timestamp_ns(&tv, &t) != 0)
+        return -1; /* every generated event has a time */
+    if (sl_mp_map_find(&data, end, "data", 4) != 1)
+        return 0;
+    q = data;
+    if (sl_mp_map_find(&q, end, "total", 5) != 1)
+        return 0; /* a payment: where has(data.total) is false */
+    if (sl_mp_read(&q, end, &v) != 0 || v.type != SL_MP_FLOAT)
+        return -1;
+    q = data;
+    if (sl_mp_map_find(&q, end, a->group_name, strlen(a->group_name)) != 1 ||
+        sl_mp_read(&q, end, &gv) != 0 || gv.type != SL_MP_STR || gv.v.str.len >= AGG_KEY_MAX)
+        return -1;
+    int64_t start = t - (((t % AGG_WINDOW_NS) + AGG_WINDOW_NS) % AGG_WINDOW_NS);
+    int64_t wm = a->max_time == INT64_MIN ? INT64_MIN : a->max_time - AGG_OOO_NS;
+    if (wm != INT64_MIN && start + AGG_WINDOW_NS <= wm) {
+        a->late++;
+    } else {
+        const char *key = (const char *)gv.v.str.ptr;
+        size_t klen = gv.v.str.len;
+        if (2 * (a->t.n + 1) > a->t.cap && agg_rebuild(&a->t, 2 * a->t.cap, INT64_MIN) != 0)
+            return -1;
+        agg_slot *s = agg_slot_of(&a->t, start, agg_hash(start, key, klen), key, klen);
+        s->count++;
+        s->sum += v.v.f;
+        if (start + AGG_WINDOW_NS < a->next_fire)
+            a->next_fire = start + AGG_WINDOW_NS;
+    }
+    if (t > a->max_time) {
+        a->max_time = t;
+        if (t - AGG_OOO_NS >= a->next_fire)
+            return agg_flush(a, t - AGG_OOO_NS);
+    }
+    return 0;
+}
+
+/* agg-status N / agg-customer N: build N events and aggregate them. */
+static int run_agg(uint64_t n, int by_customer, uint64_t *events, uint64_t *rows)
+{
+    gen g;
+    gen_init(&g);
+    agg_run a = {.group_name = by_customer ? "customerId" : "status", .max_time = INT64_MIN,
+                 .next_fire = INT64_MAX};
+    if (by_customer)
+        g.customers = AGG_CUSTOMERS;
+    int rc = agg_table_init(&a.t, 1024);
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        const sl_wbuf *ev = gen_next(&g);
+        rc = ev ? agg_event(&a, ev->data, ev->len) : -1;
+    }
+    if (rc == 0)
+        rc = agg_flush(&a, INT64_MAX); /* the end of the stream: watermark +infinity */
+    if (a.late)
+        fprintf(stderr, "sluice-handloop: %" PRIu64 " late events\n", a.late);
+    sink_value = a.sum;
+    *events = g.n;
+    *rows = a.rows;
+    free(a.t.slots);
+    sl_wbuf_fini(&a.row);
+    gen_fini(&g);
+    return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static const char usage[] =
@@ -714,8 +938,11 @@ static const char usage[] =
     "       sluice-handloop file IN OUT\n"
     "       sluice-handloop filter N [OUT]\n"
     "       sluice-handloop transform N [OUT]\n"
+    "       sluice-handloop agg-status N\n"
+    "       sluice-handloop agg-customer N\n"
     "Runs one benchmark scenario as a plain C loop; prints \"EVENTS SECONDS\"\n"
-    "(filter: \"EVENTS SECONDS KEPT ERRORS\", transform: \"EVENTS SECONDS BUILT ERRORS\").\n";
+    "(filter: \"EVENTS SECONDS KEPT ERRORS\", transform: \"EVENTS SECONDS BUILT ERRORS\",\n"
+    "agg-*: \"EVENTS SECONDS ROWS\").\n";
 
 /* A positive decimal count, or 0 if arg is not one. */
 static uint64_t parse_count(const char *arg)
@@ -731,7 +958,7 @@ static uint64_t parse_count(const char *arg)
 int main(int argc, char **argv)
 {
     uint64_t events = 0, n, k, out = 0, errors = 0;
-    int rc, counts = 0;
+    int rc, counts = 0, agg_rows = 0;
     double t0 = now_s();
     if (argc == 3 && strcmp(argv[1], "gen") == 0 && (n = parse_count(argv[2])) > 0) {
         rc = run_gen(n, &events);
@@ -748,6 +975,11 @@ int main(int argc, char **argv)
                (n = parse_count(argv[2])) > 0) {
         rc = run_transform(n, argc == 4 ? argv[3] : NULL, &events, &out, &errors);
         counts = 1;
+    } else if (argc == 3 &&
+               (strcmp(argv[1], "agg-status") == 0 || strcmp(argv[1], "agg-customer") == 0) &&
+               (n = parse_count(argv[2])) > 0) {
+        rc = run_agg(n, strcmp(argv[1], "agg-customer") == 0, &events, &out);
+        agg_rows = 1;
     } else {
         fputs(usage, stderr);
         return 2;
@@ -760,6 +992,8 @@ int main(int argc, char **argv)
     }
     if (counts)
         printf("%" PRIu64 " %.6f %" PRIu64 " %" PRIu64 "\n", events, secs, out, errors);
+    else if (agg_rows)
+        printf("%" PRIu64 " %.6f %" PRIu64 "\n", events, secs, out);
     else
         printf("%" PRIu64 " %.6f\n", events, secs);
     return 0;
