@@ -221,32 +221,28 @@ static void to_dense(sl_hll *h, uint8_t *regs)
     h->dense = 1;
 }
 
-/*
- * Add entry e to a sparse sketch whose table has room for one more entry, or, when e is new
- * and SPARSE_MAX entries are there, turn dense into `spare` (zeroed registers; *spare is set
- * to NULL when taken) and add e there. Returns 0, or -1 if it had to turn dense and spare was
- * NULL (nothing changed).
- */
-static int sparse_put(sl_hll *h, uint32_t e, uint8_t **spare)
+/* Add entry e to a sparse sketch whose table has room for one more entry. */
+static void table_put(sl_hll *h, uint32_t e)
 {
     uint32_t *s = table_slot(h->u.slots, h->cap, e);
-    if (*s) {
-        if ((e & 63) > (*s & 63)) *s = e;
-        return 0;
-    }
-    if (h->n < SPARSE_MAX) {
+    if (!*s) {
         *s = e;
         h->n++;
-        return 0;
+    } else if ((e & 63) > (*s & 63)) {
+        *s = e;
     }
-    if (!*spare) return -1;
-    to_dense(h, *spare);
-    *spare = NULL;
-    uint32_t idx;
-    unsigned r;
-    entry_to_reg(e, &idx, &r);
-    reg_max(h->u.regs, idx, r);
-    return 0;
+}
+
+/* Raise the registers of a dense sketch with every entry of a sparse one. */
+static void dense_add_entries(uint8_t *regs, const sl_hll *from)
+{
+    for (uint32_t i = 0; i < from->cap; i++) {
+        uint32_t idx;
+        unsigned r;
+        if (!from->u.slots[i]) continue;
+        entry_to_reg(from->u.slots[i], &idx, &r);
+        reg_max(regs, idx, r);
+    }
 }
 
 /* ---- public */
@@ -286,8 +282,7 @@ int sl_hll_add(sl_hll *h, uint64_t hash)
     }
     if (h->n < SPARSE_MAX) {
         if (table_resize(h, h->cap ? h->cap * 2 : MIN_SLOTS)) return -1;
-        *table_slot(h->u.slots, h->cap, e) = e;
-        h->n++;
+        table_put(h, e);
         return 0;
     }
     uint8_t *regs = calloc(SL_HLL_REGISTERS, 1);
@@ -300,8 +295,6 @@ int sl_hll_add(sl_hll *h, uint64_t hash)
 
 int sl_hll_merge(sl_hll *into, const sl_hll *from)
 {
-    uint32_t idx;
-    unsigned r;
     if (into == from) return 0; /* a set's union with itself */
     if (from->dense) {
         if (!into->dense) {
@@ -315,37 +308,25 @@ int sl_hll_merge(sl_hll *into, const sl_hll *from)
     }
     if (from->n == 0) return 0;
     if (into->dense) {
-        for (uint32_t i = 0; i < from->cap; i++) {
-            if (!from->u.slots[i]) continue;
-            entry_to_reg(from->u.slots[i], &idx, &r);
-            reg_max(into->u.regs, idx, r);
-        }
+        dense_add_entries(into->u.regs, from);
         return 0;
     }
-    /* Both sparse. Allocate all that may be needed first: the table for the sum of both, and,
-     * if that sum passes SPARSE_MAX, registers in case the union does too. */
-    uint32_t need = into->n + from->n;
-    uint8_t *spare = NULL;
+    /* Both sparse: the size of the union decides between a bigger table and registers */
+    uint32_t need = into->n;
+    for (uint32_t i = 0; i < from->cap; i++)
+        if (from->u.slots[i] &&
+            (!into->cap || !*table_slot(into->u.slots, into->cap, from->u.slots[i])))
+            need++;
     if (need > SPARSE_MAX) {
-        spare = calloc(SL_HLL_REGISTERS, 1);
-        if (!spare) return -1;
-        need = SPARSE_MAX;
+        uint8_t *regs = calloc(SL_HLL_REGISTERS, 1);
+        if (!regs) return -1;
+        to_dense(into, regs);
+        dense_add_entries(into->u.regs, from);
+        return 0;
     }
-    if (cap_for(need) > into->cap && table_resize(into, cap_for(need))) {
-        free(spare);
-        return -1;
-    }
-    for (uint32_t i = 0; i < from->cap; i++) {
-        uint32_t e = from->u.slots[i];
-        if (!e) continue;
-        if (into->dense) {
-            entry_to_reg(e, &idx, &r);
-            reg_max(into->u.regs, idx, r);
-        } else {
-            (void)sparse_put(into, e, &spare); /* cannot fail: room and spare are there */
-        }
-    }
-    free(spare);
+    if (cap_for(need) > into->cap && table_resize(into, cap_for(need))) return -1;
+    for (uint32_t i = 0; i < from->cap; i++)
+        if (from->u.slots[i]) table_put(into, from->u.slots[i]);
     return 0;
 }
 

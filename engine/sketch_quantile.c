@@ -208,6 +208,7 @@ static void note_minmax(sl_qsketch *s, double lo, double hi)
 int sl_qsketch_add(sl_qsketch *s, double v)
 {
     if (!isfinite(v)) return -1;
+    if (v == 0.0) v = 0.0; /* -0 as +0: min and max must not depend on the order of zeros */
     if (fabs(v) < SL_QSKETCH_ZERO) {
         s->zero++;
     } else {

@@ -347,7 +347,7 @@ static entry *lookup(aggregate *a, uint32_t spec, uint32_t set, int64_t start, c
         for (uint32_t i = a->buckets[hv & (a->n_buckets - 1)]; i; i = a->entries[i - 1]->next) {
             entry *e = a->entries[i - 1];
             if (e->hash == hv && e->spec == spec && e->set == set && e->start == start &&
-                e->key_len == key_len && memcmp(e->key, key, key_len) == 0) {
+                e->key_len == key_len && (key_len == 0 || memcmp(e->key, key, key_len) == 0)) {
                 *idx_out = i - 1;
                 return e;
             }

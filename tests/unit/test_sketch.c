@@ -161,12 +161,12 @@ static void test_hll_sparse_to_dense(void **state)
     sl_hll h;
     sl_hll_init(&h);
     uint64_t n = 0;
-    /* sparse until the table would need more than the 16 KiB of the registers */
-    while (sl_hll_memory(&h) < SL_HLL_REGISTERS || sl_hll_serialized_size(&h) < 8 + 4 * 3072) {
+    /* sparse up to 3072 entries, in a table of at most the 16 KiB of the registers */
+    while (sl_hll_serialized_size(&h) != 8 + 4 * 3072) {
         hll_add_range(&h, n++, 1);
         assert_true(n <= 3200);
     }
-    assert_int_equal(sl_hll_serialized_size(&h), 8 + 4 * 3072); /* still sparse: exact */
+    assert_int_equal(sl_hll_memory(&h), SL_HLL_REGISTERS);
     assert_true(sl_hll_estimate(&h) >= n - 1 && sl_hll_estimate(&h) <= n);
     uint64_t before = n;
     while (sl_hll_serialized_size(&h) != 4 + SL_HLL_REGISTERS)
@@ -176,7 +176,7 @@ static void test_hll_sparse_to_dense(void **state)
     print_message("hll: dense after %llu distinct (3072 sparse entries at %llu); estimate %llu\n",
                   (unsigned long long)n, (unsigned long long)before, (unsigned long long)e);
     assert_true(fabs((double)e - (double)n) <= 0.03 * (double)n);
-    /* dense adds allocate nothing more */
+    /* dense, the memory is the registers, whatever is added */
     hll_add_range(&h, n, 10000);
     assert_int_equal(sl_hll_memory(&h), SL_HLL_REGISTERS);
     sl_hll_fini(&h);
@@ -192,7 +192,7 @@ static void test_hll_1m_error(void **state)
         sl_hll h;
         sl_hll_init(&h);
         for (size_t c = 0; c < sizeof checkpoints / sizeof checkpoints[0]; c++) {
-            /* random 64-bit values: distinct with probability 1 - 3e-8 at 1M */
+            /* splitmix64 outputs of distinct states are distinct values */
             for (; n < checkpoints[c]; n++)
                 assert_int_equal(sl_hll_add(&h, value_hash(splitmix64(&rng))), 0);
             double err = ((double)sl_hll_estimate(&h) - (double)n) / (double)n;
@@ -230,6 +230,9 @@ static void check_hll_merge(uint64_t a0, uint64_t an, uint64_t b0, uint64_t bn)
     assert_int_equal(sl_hll_merge(&b2, &a2), 0);
     assert_hll_same(&a, &all);
     assert_hll_same(&b2, &all);
+    /* a merge sizes its table for the union, as adding the values one by one does */
+    assert_int_equal(sl_hll_memory(&a), sl_hll_memory(&all));
+    assert_int_equal(sl_hll_memory(&b2), sl_hll_memory(&all));
     /* the merged sketch goes on working: add the same to both */
     hll_add_range(&a, 1u << 30, 5000);
     hll_add_range(&all, 1u << 30, 5000);
@@ -252,6 +255,22 @@ static void test_hll_merge(void **state)
     check_hll_merge(0, 100, 100, 50000);        /* sparse + dense */
     check_hll_merge(0, 100000, 100000, 100000); /* dense + dense: halves */
     check_hll_merge(0, 100000, 50000, 100000);  /* dense + dense, overlapping */
+
+    /* at the edge: values 0 .. n3072 - 1 make 3072 entries, 0 .. ndense - 1 one more */
+    sl_hll h;
+    uint64_t n = 0, n3072, ndense;
+    sl_hll_init(&h);
+    while (sl_hll_serialized_size(&h) != 8 + 4 * 3072)
+        hll_add_range(&h, n++, 1);
+    n3072 = n;
+    while (sl_hll_serialized_size(&h) != 4 + SL_HLL_REGISTERS)
+        hll_add_range(&h, n++, 1);
+    ndense = n;
+    sl_hll_fini(&h);
+    check_hll_merge(0, n3072 / 2, n3072 / 2, n3072 - n3072 / 2);     /* union of 3072: sparse */
+    check_hll_merge(0, n3072 - 1, 1, n3072 - 1);                     /* the same, overlapping */
+    check_hll_merge(0, ndense / 2, ndense / 2, ndense - ndense / 2); /* 3073: dense */
+    check_hll_merge(0, n3072, ndense - 1, 1);                        /* 3072 + 1 */
 
     /* the union estimate of two halves is that of the whole */
     sl_hll a, b;
@@ -655,6 +674,18 @@ static void test_q_small(void **state)
     assert_int_equal(sl_qsketch_quantile(&s, 1, &x), 0);
     assert_true(x == 5);
     sl_qsketch_fini(&s);
+
+    /* -0 and +0 are one value: the order they come in makes no difference */
+    sl_qsketch z2;
+    sl_qsketch_init(&s);
+    sl_qsketch_init(&z2);
+    assert_int_equal(sl_qsketch_add(&s, -0.0), 0);
+    assert_int_equal(sl_qsketch_add(&s, 0.0), 0);
+    assert_int_equal(sl_qsketch_add(&z2, 0.0), 0);
+    assert_int_equal(sl_qsketch_add(&z2, -0.0), 0);
+    assert_q_same(&s, &z2);
+    sl_qsketch_fini(&s);
+    sl_qsketch_fini(&z2);
 
     /* only tiny values: min and max are the exact tiny ones */
     sl_qsketch_init(&s);
