@@ -68,13 +68,16 @@ static void set_idle(sl_stage *s, int idle)
         s->insts[i]->idle_out = idle;
 }
 
-/* A source with `watermark:`: max event time - max_out_of_order, and idleness. */
-static int source_watermark(sl_stage *s, int64_t now)
+/*
+ * A source with `watermark:`: whether it is idle. Its watermark itself moves as
+ * it emits (host.c, h_emit), so the batch holding an event carries it.
+ */
+static void source_idleness(sl_stage *s, int64_t now)
 {
     sl_inst *h = s->insts[0];
     const sl_opdef *d = h->def;
     if (!d->wm_enabled)
-        return 0;
+        return;
     if (h->last_event_ns == 0) { /* emitted since the last look */
         h->last_event_ns = now;
         if (h->idle_out)
@@ -82,11 +85,6 @@ static int source_watermark(sl_stage *s, int64_t now)
     } else if (d->wm_idle_ns > 0 && !h->idle_out && now - h->last_event_ns >= d->wm_idle_ns) {
         set_idle(s, 1);
     }
-    if (h->max_event_ns == INT64_MIN)
-        return 0;
-    int64_t wm = h->max_event_ns < INT64_MIN + d->wm_bound_ns ? INT64_MIN
-                                                               : h->max_event_ns - d->wm_bound_ns;
-    return wm > h->wm_out ? sl__stage_advance(s, wm) : 0;
 }
 
 /* The input watermark again after channel changes: the minimum over active channels. */
@@ -127,11 +125,8 @@ static int input_watermark(sl_stage *s)
 static int housekeeping(sl_stage *s)
 {
     int64_t now = sl__monotonic();
-    if (!s->pull) {
-        int rc = source_watermark(s, now);
-        if (rc != 0)
-            return rc;
-    }
+    if (!s->pull)
+        source_idleness(s, now);
     for (size_t i = 0; i < s->n_insts; i++) {
         sl_inst *in = s->insts[i];
         if (now - in->wm_pushed_ns >= s->rt->p->batch_linger_ns) {
@@ -209,7 +204,8 @@ static int run_source(sl_stage *s)
         return SL_EINTERRUPTED;
     /* the last finite watermark first, after the events before it, then the end of the
      * stream: every window closes */
-    int rc = source_watermark(s, sl__monotonic());
+    source_idleness(s, sl__monotonic());
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_insts; i++)
         rc = sl__inst_push_watermark(s->insts[i]);
     if (rc == 0)
