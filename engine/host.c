@@ -354,6 +354,7 @@ void sl__inst_release(sl_inst *in)
     in->n_exprs = 0;
     sl_expr_vm_destroy(&in->vm);
     sl_wbuf_fini(&in->scratch);
+    sl__inst_state_release(&in->kv);
 }
 
 const sl_host sl__host = {
@@ -390,4 +391,15 @@ const sl_host sl__host = {
     .expr_error = h_expr_error,
     .expr_terms = h_expr_terms,
     .expr_term = h_expr_term,
+    .kv_open = sl__kv_open,
+    .kv_begin = sl__kv_begin,
+    .kv_commit = sl__kv_commit,
+    .kv_abort = sl__kv_abort,
+    .kv_get = sl__kv_get,
+    .kv_put = sl__kv_put,
+    .kv_del = sl__kv_del,
+    .kv_scan = sl__kv_scan,
+    .kv_clear = sl__kv_clear,
+    .kv_count = sl__kv_count,
+    .kv_sync = sl__kv_sync,
 };

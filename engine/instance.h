@@ -20,6 +20,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "runtime.h"
+#include "state.h"
 
 typedef struct sl_inst sl_inst;
 typedef struct sl_stage sl_stage;
@@ -77,6 +78,7 @@ struct sl_inst {
     struct sl_expr_vm *vm; /* expression evaluator, made on first compile */
     struct sl_expr **exprs;/* compiled for this instance, freed with it */
     size_t n_exprs;
+    sl_inst_state kv;      /* its state transaction and databases */
 };
 
 struct sl_stage {
@@ -109,6 +111,7 @@ struct sl_runtime {
     _Atomic int stop;      /* graceful stop requested */
     _Atomic int failed;    /* an operator failed or a hard stop */
     _Atomic int running;   /* stage threads not yet finished */
+    sl_state *state;       /* the pipeline's LMDB environment, opened on first use */
     pthread_t main_thread; /* woken with SIGUSR1 when the last stage ends */
     int wake_main;
     int64_t started_ns;

@@ -240,6 +240,14 @@ int sl_runtime_new(const sl_pipeline *p, const sl_run_opts *opts, sl_diag *d, sl
     rc = make_instances(rt);
     if (rc != 0)
         goto err;
+    unsigned n_inst = 0;
+    for (size_t o = 0; o < p->n_ops; o++)
+        n_inst += p->ops[o].parallelism;
+    rt->state = sl__state_new(p->state_dir, 8 * n_inst + 16);
+    if (!rt->state) {
+        rc = -ENOMEM;
+        goto err;
+    }
     rt->diag = d;
     rc = init_instances(rt, d);
     rt->diag = NULL;
@@ -326,6 +334,13 @@ int sl_runtime_run(sl_runtime *rt)
     }
 
     int rc = 0;
+    for (size_t o = 0; o < rt->p->n_ops && rc == 0 && rt->opts.restore_id; o++)
+        for (uint32_t i = 0; i < rt->p->ops[o].parallelism && rc == 0; i++) {
+            sl_inst *in = &rt->by_op[o][i];
+            if (in->def->op->restore &&
+                in->def->op->restore(in->state, &in->ctx, rt->opts.restore_id) != SL_OK)
+                rc = SL_EOPERATOR;
+        }
     for (size_t o = 0; o < rt->p->n_ops && rc == 0; o++)
         for (uint32_t i = 0; i < rt->p->ops[o].parallelism && rc == 0; i++) {
             sl_inst *in = &rt->by_op[o][i];
@@ -396,6 +411,14 @@ int sl_runtime_run(sl_runtime *rt)
             ; /* consume the wake-up so it does not outlive the run */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
+    for (size_t o = 0; o < rt->p->n_ops && rc == 0 && rt->opts.snapshot_id &&
+                       !atomic_load(&rt->failed); o++)
+        for (uint32_t i = 0; i < rt->p->ops[o].parallelism && rc == 0; i++) {
+            sl_inst *in = &rt->by_op[o][i];
+            if (in->def->op->snapshot &&
+                in->def->op->snapshot(in->state, &in->ctx, rt->opts.snapshot_id) != SL_OK)
+                rc = SL_EOPERATOR;
+        }
     if (signals > 1)
         rc = SL_EINTERRUPTED; /* stopped at once on request, whatever the stages were doing */
     else if (rc == 0 && atomic_load(&rt->failed))
@@ -447,6 +470,7 @@ void sl_runtime_destroy(sl_runtime **rtp)
         free(rt->by_op[o]);
     }
     free(rt->by_op);
+    sl__state_free(&rt->state);
     if (rt->zctx)
         zmq_ctx_term(rt->zctx);
     sl_plan_fini(&rt->plan);

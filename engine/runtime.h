@@ -30,6 +30,17 @@ typedef struct sl_run_opts {
     int progress;        /* print per-operator rates on stderr once a second */
     int hwm;             /* batches queued per edge before senders block (default 8) */
     int handle_signals;  /* block and wait for SIGINT/SIGTERM in sl_runtime_run (default 1) */
+    /*
+     * Nonzero: restore every stateful instance from this checkpoint before
+     * start. (The checkpoint issue drives these from barriers; tests use them.)
+     */
+    uint64_t restore_id;
+    /*
+     * Nonzero: at the end of the input, do not flush (no watermark at
+     * +infinity): snapshot every stateful instance as this checkpoint
+     * instead, as a "stop with savepoint" does.
+     */
+    uint64_t snapshot_id;
 } sl_run_opts;
 
 void sl_run_opts_default(sl_run_opts *o);

@@ -113,8 +113,8 @@ static int input_watermark(sl_stage *s)
     int idle_now = active == 0 && idle > 0;
     if (idle_now != s->insts[0]->idle_out)
         set_idle(s, idle_now);
-    if (idle_now)
-        min = done_max;
+    if (idle_now || (active == 0 && idle == 0 && s->rt->opts.snapshot_id))
+        min = done_max; /* (a savepoint at the end keeps the open windows open) */
     if (min <= s->wm)
         return 0;
     s->wm = min;
@@ -208,7 +208,7 @@ static int run_source(sl_stage *s)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_insts; i++)
         rc = sl__inst_push_watermark(s->insts[i]);
-    if (rc == 0)
+    if (rc == 0 && !rt->opts.snapshot_id) /* a savepoint keeps the open windows open */
         rc = sl__stage_advance(s, INT64_MAX);
     return rc != 0 ? rc : finish_stage(s);
 }

@@ -100,6 +100,11 @@ typedef struct sl_ctx sl_ctx;     /* one per operator instance; first field is p
 typedef struct sl_expr sl_expr;   /* a compiled expression (docs/expressions.md) */
 typedef struct sl_node sl_node;   /* a configuration node (YAML), read through the host */
 typedef struct sl_host sl_host;
+typedef struct sl_kv sl_kv;       /* a named database of the instance's state (LMDB) */
+
+enum { SL_KV_STOP = 1, SL_KV_DELETE = 2 };
+typedef int (*sl_kv_visit)(void *arg, const void *key, size_t klen, const void *val,
+                           size_t vlen);
 
 struct sl_ctx {
     const sl_host *host;  /* the engine's services; valid for the instance's life */
@@ -221,6 +226,43 @@ struct sl_host {
     /* The top-level && terms of e (1 if it is not a conjunction); term i is borrowed from e. */
     size_t (*expr_terms)(sl_ctx *ctx, const sl_expr *e);
     const sl_expr *(*expr_term)(sl_ctx *ctx, const sl_expr *e, size_t i);
+
+    /*
+     * -- state (docs/state.md): named databases of this instance in the
+     * pipeline's LMDB environment under state_dir --
+     *
+     * Keys sort bytewise. Everything happens inside the instance's one
+     * transaction: begin, get/put/del/scan, commit. A write transaction
+     * blocks other writers of the pipeline, so keep it short and never hold
+     * one across emit (a fused consumer may need its own). Values returned
+     * are borrowed until the next write or the end of the transaction.
+     * Each call returns 0 or -1 after logging the reason (get and del: 1 when
+     * the key is absent). Call these from start on (not from init, which
+     * `sluice validate` runs too).
+     */
+    /* This instance's database `name` ("" for the main one), created if new; NULL on error. */
+    sl_kv *(*kv_open)(sl_ctx *ctx, const char *name);
+    int (*kv_begin)(sl_ctx *ctx, int write);
+    int (*kv_commit)(sl_ctx *ctx);
+    void (*kv_abort)(sl_ctx *ctx);
+    int (*kv_get)(sl_ctx *ctx, sl_kv *db, const void *key, size_t klen, const void **val,
+                  size_t *vlen);
+    int (*kv_put)(sl_ctx *ctx, sl_kv *db, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+    int (*kv_del)(sl_ctx *ctx, sl_kv *db, const void *key, size_t klen);
+    /*
+     * Visit the records with key >= `from` (all when flen is 0) in key order;
+     * `visit` returns a mix of SL_KV_DELETE (remove this record; write
+     * transactions only) and SL_KV_STOP, or 0 to go on.
+     */
+    int (*kv_scan)(sl_ctx *ctx, sl_kv *db, const void *from, size_t flen, sl_kv_visit visit,
+                   void *arg);
+    /* Remove every record of db (a write transaction). */
+    int (*kv_clear)(sl_ctx *ctx, sl_kv *db);
+    /* Records in db as of the transaction (0 outside one or on error). */
+    uint64_t (*kv_count)(sl_ctx *ctx, sl_kv *db);
+    /* Make committed state durable (fsync); commits alone do not wait for the disk. */
+    int (*kv_sync)(sl_ctx *ctx);
 };
 
 /* ------------------------------------------------------------ descriptor */
@@ -276,7 +318,12 @@ typedef struct sl_operator {
     int (*finish)(void *state, sl_ctx *ctx);
     /* Free the state; called once for every instance whose init set a state, even a failed one. */
     void (*destroy)(void *state);
-    /* Checkpointing hooks, reserved for the checkpoint issue; NULL for now. */
+    /*
+     * Write a consistent image of the state for checkpoint `checkpoint_id`
+     * into the instance's databases (durably), or put it back from one
+     * (after init, before start). Called with no events in flight. May be NULL
+     * for stateless operators.
+     */
     int (*snapshot)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
     int (*restore)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
 } sl_operator;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "instance.h"
@@ -32,6 +33,9 @@ struct sl_harness {
     sl_json_parser *jp;
     sl_pipeline *p;
     sl_runtime *rt;
+    char *state_dir;
+    int own_state_dir;         /* made by the harness: removed with it */
+    uint64_t restore_id, snapshot_id;
 };
 
 static sl_harness *current;
@@ -125,14 +129,20 @@ static const sl_operator sink_op = {
 
 /* ---------------------------------------------------- the harness */
 
-static char *pipeline_text(const char *op_yaml, const sl_opdef *with_ports)
+static char *pipeline_text(const sl_harness *h, const char *op_yaml, const char *bound,
+                           const sl_opdef *with_ports)
 {
-    size_t cap = strlen(op_yaml) * 2 + 4096;
+    size_t cap = strlen(op_yaml) * 2 + 8192;
     char *s = malloc(cap);
     if (!s)
         return NULL;
-    size_t n = (size_t)snprintf(s, cap, "pipeline: harness\noperators:\n  feed: {type: test.feed}\n"
-                                        "  op:\n    input: feed\n    fuse: false\n");
+    size_t n = (size_t)snprintf(s, cap, "pipeline: harness\nstate_dir: '%s'\n", h->state_dir);
+    if (bound)
+        n += (size_t)snprintf(s + n, cap - n, "batch: {max_events: 1}\noperators:\n"
+                              "  feed: {type: test.feed, watermark: {max_out_of_order: %s}}\n", bound);
+    else
+        n += (size_t)snprintf(s + n, cap - n, "operators:\n  feed: {type: test.feed}\n");
+    n += (size_t)snprintf(s + n, cap - n, "  op:\n    input: feed\n    fuse: false\n");
     for (const char *line = op_yaml; *line;) {
         const char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
@@ -154,7 +164,9 @@ static void print_diag(sl_diag *d)
     }
 }
 
-sl_harness *sl_harness_new(const char *op_yaml)
+sl_harness *sl_harness_new(const char *op_yaml) { return sl_harness_new_with(op_yaml, NULL); }
+
+sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts)
 {
     sl_builtin_register();
     if (!sl_registry_find("test.feed")) {
@@ -166,18 +178,29 @@ sl_harness *sl_harness_new(const char *op_yaml)
         return NULL;
     current = h;
     h->jp = sl_json_parser_new();
-    /* load once without sinks to learn the operator's ports, then for real */
+    const char *bound = opts ? opts->max_out_of_order : NULL;
+    if (opts && opts->state_dir) {
+        h->state_dir = strdup(opts->state_dir);
+    } else {
+        char tmpl[] = "/tmp/sluice-harness-XXXXXX";
+        h->state_dir = mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+        h->own_state_dir = 1;
+    }
     sl_diag d;
     sl_diag_init(&d);
-    char *text = pipeline_text(op_yaml, NULL);
+    char *text = NULL;
     sl_pipeline *probe = NULL;
+    if (!h->state_dir)
+        goto err;
+    /* load once without sinks to learn the operator's ports, then for real */
+    text = pipeline_text(h, op_yaml, bound, NULL);
     if (!text || sl_pipeline_load_string("harness.yaml", text, NULL, 0, &d, &probe) != 0)
         goto err;
     const sl_opdef *op = &probe->ops[sl_pipeline_find(probe, "op")];
     for (size_t i = 0; i < op->n_ports && i < MAX_PORTS; i++)
         h->ports[h->n_ports++].name = strdup(op->ports[i]);
     free(text);
-    text = pipeline_text(op_yaml, op);
+    text = pipeline_text(h, op_yaml, bound, op);
     sl_pipeline_destroy(&probe);
     if (!text || sl_pipeline_load_string("harness.yaml", text, NULL, 0, &d, &h->p) != 0)
         goto err;
@@ -233,6 +256,8 @@ int sl_harness_run(sl_harness *h)
     sl_run_opts o;
     sl_run_opts_default(&o);
     o.handle_signals = 0;
+    o.restore_id = h->restore_id;
+    o.snapshot_id = h->snapshot_id;
     int rc = sl_runtime_new(h->p, &o, &d, &h->rt);
     if (rc == 0)
         rc = sl_runtime_run(h->rt);
@@ -240,6 +265,12 @@ int sl_harness_run(sl_harness *h)
         print_diag(&d);
     sl_diag_fini(&d);
     return rc;
+}
+
+void sl_harness_checkpoint(sl_harness *h, uint64_t restore_id, uint64_t snapshot_id)
+{
+    h->restore_id = restore_id;
+    h->snapshot_id = snapshot_id;
 }
 
 static const port_out *find_port(const sl_harness *h, const char *port)
@@ -290,6 +321,16 @@ void sl_harness_destroy(sl_harness **hp)
     sl_wbuf_fini(&h->input);
     free(h->ends);
     sl_json_parser_destroy(&h->jp);
+    if (h->own_state_dir && h->state_dir) {
+        static const char *const files[] = {"data.mdb", "lock.mdb", "sluice.lock"};
+        char path[4096];
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            snprintf(path, sizeof path, "%s/%s", h->state_dir, files[i]);
+            unlink(path);
+        }
+        rmdir(h->state_dir);
+    }
+    free(h->state_dir);
     if (current == h)
         current = NULL;
     free(h);

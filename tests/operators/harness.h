@@ -8,6 +8,7 @@
 #define SL_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sl_harness sl_harness;
 
@@ -17,6 +18,22 @@ typedef struct sl_harness sl_harness;
  * indentation). Returns NULL and prints the diagnostics if it is invalid.
  */
 sl_harness *sl_harness_new(const char *op_yaml);
+
+typedef struct sl_harness_opts {
+    /* the pipeline's state_dir; NULL: a temporary directory the harness removes */
+    const char *state_dir;
+    /* non-NULL: the feed declares watermark {max_out_of_order: this} (events need a
+     * `time`) and sends one event per batch, so event i is processed under the
+     * watermark of the events before it */
+    const char *max_out_of_order;
+} sl_harness_opts;
+sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts);
+/*
+ * Before a run: restore the operator's state from checkpoint `restore_id`
+ * first (0: no), and at the end of the input snapshot it as checkpoint
+ * `snapshot_id` instead of flushing (0: flush as usual).
+ */
+void sl_harness_checkpoint(sl_harness *h, uint64_t restore_id, uint64_t snapshot_id);
 /* Queue one input event as a JSON object. Returns 0 or -1 (not valid JSON). */
 int sl_harness_push(sl_harness *h, const char *json);
 /* Run the operator over everything queued, to end of stream. Returns 0 or the runtime's error. */
