@@ -29,6 +29,8 @@ void sl_run_opts_default(sl_run_opts *o)
     o->progress = 0;
     o->hwm = DEFAULT_HWM;
     o->handle_signals = 1;
+    o->restore_id = 0;
+    o->snapshot_id = 0;
 }
 
 static int add_edge(sl_out_port *port, sl_out_edge **out)

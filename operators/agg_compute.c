@@ -320,3 +320,194 @@ int agg_acc_write(const agg_compute *c, const agg_acc *a, sl_wbuf *w)
     }
     return -1;
 }
+
+int agg_acc_merge(const agg_compute *c, agg_acc *into, const agg_acc *from, int from_older)
+{
+    switch (c->fn) {
+    case AGG_COUNT:
+        into->u.count += from->u.count;
+        return 0;
+    case AGG_SUM:
+    case AGG_AVG:
+        into->u.sum.n += from->u.sum.n;
+        if (!into->u.sum.doubles && !from->u.sum.doubles &&
+            !__builtin_add_overflow(into->u.sum.i, from->u.sum.i, &into->u.sum.i))
+            return 0;
+        if (!into->u.sum.doubles) {
+            into->u.sum.doubles = 1;
+            neumaier(into, (double)into->u.sum.i);
+            into->u.sum.i = 0;
+        }
+        if (from->u.sum.doubles) {
+            neumaier(into, from->u.sum.hi);
+            neumaier(into, from->u.sum.lo);
+        } else {
+            neumaier(into, (double)from->u.sum.i);
+        }
+        return 0;
+    case AGG_MIN:
+    case AGG_MAX:
+        if (from->u.mm.kind &&
+            (!into->u.mm.kind || (c->fn == AGG_MIN ? num_cmp(&from->u.mm, &into->u.mm) < 0
+                                                    : num_cmp(&from->u.mm, &into->u.mm) > 0)))
+            into->u.mm = from->u.mm;
+        return 0;
+    case AGG_COUNT_DISTINCT:
+        if (!from->u.hll)
+            return 0;
+        if (!into->u.hll) {
+            if (!(into->u.hll = malloc(sizeof *into->u.hll)))
+                return -2;
+            sl_hll_init(into->u.hll);
+        }
+        return sl_hll_merge(into->u.hll, from->u.hll) == 0 ? 0 : -2;
+    case AGG_PERCENTILE:
+        if (!from->u.qs)
+            return 0;
+        if (!into->u.qs) {
+            if (!(into->u.qs = malloc(sizeof *into->u.qs)))
+                return -2;
+            sl_qsketch_init(into->u.qs);
+        }
+        return sl_qsketch_merge(into->u.qs, from->u.qs) == 0 ? 0 : -2;
+    case AGG_FIRST:
+    case AGG_LAST: {
+        if (!from->u.fl.bytes)
+            return 0;
+        int64_t ft = from->u.fl.t, it = into->u.fl.t;
+        int take = !into->u.fl.bytes ||
+                   (c->fn == AGG_FIRST ? ft < it || (ft == it && from_older)
+                                       : ft > it || (ft == it && !from_older));
+        if (!take)
+            return 0;
+        uint8_t *b = realloc(into->u.fl.bytes, from->u.fl.len ? from->u.fl.len : 1);
+        if (!b)
+            return -2;
+        memcpy(b, from->u.fl.bytes, from->u.fl.len);
+        into->u.fl.bytes = b;
+        into->u.fl.len = from->u.fl.len;
+        into->u.fl.t = ft;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+size_t agg_acc_memory(const agg_compute *c, const agg_acc *a)
+{
+    switch (c->fn) {
+    case AGG_COUNT_DISTINCT:
+        return a->u.hll ? sizeof *a->u.hll + sl_hll_memory(a->u.hll) : 0;
+    case AGG_PERCENTILE:
+        return a->u.qs ? sizeof *a->u.qs + sl_qsketch_memory(a->u.qs) : 0;
+    case AGG_FIRST:
+    case AGG_LAST:
+        return a->u.fl.bytes ? a->u.fl.len : 0;
+    default:
+        return 0;
+    }
+}
+
+static int put_u32(sl_wbuf *w, uint32_t v) { return sl_wbuf_append(w, &v, sizeof v); }
+
+static int get(const uint8_t **p, const uint8_t *end, void *out, size_t n)
+{
+    if ((size_t)(end - *p) < n)
+        return -1;
+    memcpy(out, *p, n);
+    *p += n;
+    return 0;
+}
+
+/* A sketch as its serialized length (u32, 0 = none) and bytes. */
+static int put_sketch(sl_wbuf *w, size_t n, const void *sk, int hll)
+{
+    if (!sk)
+        return put_u32(w, 0);
+    if (put_u32(w, (uint32_t)n) != 0 || sl_wbuf_reserve(w, n) != 0)
+        return -1;
+    if (hll)
+        sl_hll_serialize(sk, w->data + w->len);
+    else
+        sl_qsketch_serialize(sk, w->data + w->len);
+    w->len += n;
+    return 0;
+}
+
+int agg_acc_encode(const agg_compute *c, const agg_acc *a, sl_wbuf *w)
+{
+    switch (c->fn) {
+    case AGG_COUNT:
+        return sl_wbuf_append(w, &a->u.count, sizeof a->u.count);
+    case AGG_SUM:
+    case AGG_AVG:
+        return sl_wbuf_append(w, &a->u.sum, sizeof a->u.sum);
+    case AGG_MIN:
+    case AGG_MAX:
+        return sl_wbuf_append(w, &a->u.mm, sizeof a->u.mm);
+    case AGG_COUNT_DISTINCT:
+        return put_sketch(w, a->u.hll ? sl_hll_serialized_size(a->u.hll) : 0, a->u.hll, 1);
+    case AGG_PERCENTILE:
+        return put_sketch(w, a->u.qs ? sl_qsketch_serialized_size(a->u.qs) : 0, a->u.qs, 0);
+    case AGG_FIRST:
+    case AGG_LAST: {
+        uint32_t n = a->u.fl.bytes ? a->u.fl.len + 1 : 0; /* 0: no value yet */
+        if (put_u32(w, n) != 0 || sl_wbuf_append(w, &a->u.fl.t, sizeof a->u.fl.t) != 0)
+            return -1;
+        return n ? sl_wbuf_append(w, a->u.fl.bytes, a->u.fl.len) : 0;
+    }
+    }
+    return -1;
+}
+
+int agg_acc_decode(const agg_compute *c, agg_acc *a, const uint8_t **p, const uint8_t *end)
+{
+    uint32_t n;
+    switch (c->fn) {
+    case AGG_COUNT:
+        return get(p, end, &a->u.count, sizeof a->u.count);
+    case AGG_SUM:
+    case AGG_AVG:
+        return get(p, end, &a->u.sum, sizeof a->u.sum);
+    case AGG_MIN:
+    case AGG_MAX:
+        return get(p, end, &a->u.mm, sizeof a->u.mm);
+    case AGG_COUNT_DISTINCT:
+        if (get(p, end, &n, sizeof n) != 0 || (size_t)(end - *p) < n)
+            return -1;
+        if (n) {
+            if (!(a->u.hll = malloc(sizeof *a->u.hll)))
+                return -1;
+            sl_hll_init(a->u.hll);
+            if (sl_hll_deserialize(a->u.hll, *p, n) != 0)
+                return -1; /* the caller's fini frees it */
+        }
+        *p += n;
+        return 0;
+    case AGG_PERCENTILE:
+        if (get(p, end, &n, sizeof n) != 0 || (size_t)(end - *p) < n)
+            return -1;
+        if (n) {
+            if (!(a->u.qs = malloc(sizeof *a->u.qs)))
+                return -1;
+            sl_qsketch_init(a->u.qs);
+            if (sl_qsketch_deserialize(a->u.qs, *p, n) != 0)
+                return -1;
+        }
+        *p += n;
+        return 0;
+    case AGG_FIRST:
+    case AGG_LAST:
+        if (get(p, end, &n, sizeof n) != 0 || get(p, end, &a->u.fl.t, sizeof a->u.fl.t) != 0)
+            return -1;
+        if (!n)
+            return 0;
+        if ((size_t)(end - *p) < n - 1 || !(a->u.fl.bytes = malloc(n)))
+            return -1;
+        memcpy(a->u.fl.bytes, *p, n - 1);
+        a->u.fl.len = n - 1;
+        *p += n - 1;
+        return 0;
+    }
+    return -1;
+}

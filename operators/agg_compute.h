@@ -88,4 +88,22 @@ int agg_acc_add(const agg_compute *c, agg_acc *a, const uint8_t *val, size_t len
 /* Write the result as a msgpack value. Returns 0 or -1 (out of memory). */
 int agg_acc_write(const agg_compute *c, const agg_acc *a, sl_wbuf *w);
 
+/*
+ * Add the partial result *from (borrowed) to *into, as if every value added
+ * to it had been added to *into. `from_older`: from's values arrived before
+ * into's (first/last break ties by arrival). Returns 0 or -2 (out of memory).
+ */
+int agg_acc_merge(const agg_compute *c, agg_acc *into, const agg_acc *from, int from_older);
+
+/* Heap bytes the accumulator holds (sketches, kept values). */
+size_t agg_acc_memory(const agg_compute *c, const agg_acc *a);
+
+/*
+ * The accumulator as bytes (appended to w; host byte order: state stays on
+ * the machine that wrote it), and back into an initialised accumulator from
+ * *p (advanced). Return 0, or -1 (out of memory; bytes not an accumulator).
+ */
+int agg_acc_encode(const agg_compute *c, const agg_acc *a, sl_wbuf *w);
+int agg_acc_decode(const agg_compute *c, agg_acc *a, const uint8_t **p, const uint8_t *end);
+
 #endif

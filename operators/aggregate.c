@@ -1,110 +1,51 @@
 /*
  * aggregate.c - `aggregate`: windowed aggregation in event time.
  *
- *   windows: [{tumbling: 1m}, {hopping: 1h, every: 5m}]
+ *   windows: [{tumbling: 1m}, {hopping: 1h, every: 5m}, {session: 30s}]
  *   group_by: [[], [status], [customerId]]       grouping sets; [] = all events
  *   where: amount > 0
  *   allowed_lateness: 0s
+ *   memory: 128MiB
  *   compute: {orders: count(), revenue: sum(amount), p95: percentile(amount, 0.95)}
  *
  * Per event: `where`, then every group key and every compute argument is
  * evaluated first (an error sends the event to `errors` and nothing is
  * counted: all or nothing); then, for every window spec and grouping set,
- * each window the event falls in is looked up (or made) in a hash table
- * keyed by (spec, set, window start, group values as msgpack) and its
- * accumulators are updated.
+ * each window the event falls in is looked up (or made) in the table
+ * (agg_table.c) and its accumulators are updated. Sessions: the event's
+ * [t, t + gap) merges with the group's sessions it overlaps.
  *
- * Firing: a window [start, end) fires when the watermark reaches end (one
- * event per group that saw an event; empty windows emit nothing) and is
- * kept until end + allowed_lateness, so that a late event within that bound
- * updates it; such a window is re-emitted with "update": true once per
- * batch that changed it. An event too late for one of its windows leaves
- * by `late` (once, naming the windows it missed) and still counts in its
- * other windows. Windows are found by a min-heap on (time, entry).
- *
- * State lives in memory (a table entry per group and window, sketches
- * allocated per group, never per event). Session windows and LMDB state are
- * not built yet (docs/operators.md says so).
+ * Firing: a window fires when the watermark reaches its end (one event per
+ * group that saw an event; empty windows emit nothing) and is kept until
+ * end + allowed_lateness, so that a late event within that bound updates it;
+ * such a window is re-emitted with "update": true once per batch that
+ * changed it. An event too late for one of its windows leaves by `late`
+ * (once, naming the windows it missed) and still counts in its other
+ * windows. Beyond the memory budget, the coldest windows' partial results
+ * move to LMDB (agg_spill.c), which also keeps snapshots for checkpoints.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agg_compute.h"
-#include "sluice/operator.h"
+#include "aggregate.h"
 
-#define MAX_SPECS 8
-#define MAX_SETS 8
-#define MAX_KEYS 8
-#define MAX_COMPUTES 32
-
-typedef struct window_spec {
-    int64_t size, every; /* tumbling: every == size */
-    const char *text;    /* "1m", for messages */
-} window_spec;
-
-typedef struct group_set {
-    const sl_expr *keys[MAX_KEYS];
-    const char *names[MAX_KEYS];
-    size_t n_keys;
-} group_set;
-
-typedef struct entry {
-    uint32_t next;       /* hash chain (index + 1; 0 ends) */
-    uint32_t spec, set;
-    int64_t start, end;
-    uint64_t hash;
-    uint8_t *key;        /* the group's values, msgpack back to back (owned) */
-    uint32_t key_len;
-    uint8_t fired, dirty;
-    agg_acc acc[];
-} entry;
-
-typedef struct heap_item {
-    int64_t at;          /* when the watermark reaching it matters */
-    uint32_t idx;
-    uint8_t purge;       /* 0: fire at end, 1: free at end + lateness */
-} heap_item;
-
-typedef struct aggregate {
-    window_spec specs[MAX_SPECS];
-    size_t n_specs;
-    group_set sets[MAX_SETS];
-    size_t n_sets;
-    agg_compute comp[MAX_COMPUTES];
-    size_t n_comp;
-    const sl_expr *where;
-    int64_t lateness;
-    int late_port, errors_port;
-    int64_t wm;
-    /* the table */
-    entry **entries;
-    size_t n_entries, cap_entries;
-    uint32_t *free_list;
-    size_t n_free;
-    uint32_t *buckets;   /* index + 1 */
-    size_t n_buckets;
-    size_t live;
-    heap_item *heap;
-    size_t n_heap, cap_heap;
-    uint32_t *dirty;     /* entries updated after firing, re-emitted at batch end */
-    size_t n_dirty, cap_dirty;
-    /* per event scratch */
-    sl_wbuf keys[MAX_SETS];
-    sl_wbuf args;
-    size_t arg_off[MAX_COMPUTES + 1];
-    sl_wbuf out;
-    char detail[256];
-} aggregate;
+#define MAX_SPECS AGG_MAX_SPECS
+#define MAX_SETS AGG_MAX_SETS
+#define MAX_KEYS AGG_MAX_KEYS
+#define MAX_COMPUTES AGG_MAX_COMPUTES
 
 static const sl_param params[] = {
-    {"windows", SL_PARAM_LIST, NULL, 1, "[{tumbling: 1m}, {hopping: 1h, every: 5m}]", NULL},
+    {"windows", SL_PARAM_LIST, NULL, 1, "[{tumbling: 1m}, {hopping: 1h, every: 5m}, {session: 30s}]",
+     NULL},
     {"group_by", SL_PARAM_LIST, "[[]]", 0, "grouping sets of expressions; [] = all events", NULL},
     {"compute", SL_PARAM_MAP, NULL, 1, "name -> count() | sum(x) | min(x) | max(x) | avg(x) | "
                                        "count_distinct(x) | percentile(x, q) | first(x) | last(x)", NULL},
     {"where", SL_PARAM_EXPR, NULL, 0, "only events for which this holds are aggregated", NULL},
     {"allowed_lateness", SL_PARAM_DURATION, "0s", 0, "how long a fired window still takes late events", NULL},
+    {"memory", SL_PARAM_SIZE, "128MiB", 0, "window state kept in memory; beyond it the coldest "
+                                           "windows spill to LMDB under state_dir", NULL},
     {NULL, 0, NULL, 0, NULL, NULL},
 };
 
@@ -124,23 +65,22 @@ static int parse_windows(sl_ctx *ctx, aggregate *a)
         const sl_node *w = h->node_at(list, i);
         window_spec *s = &a->specs[a->n_specs++];
         const sl_node *t = h->node_get(w, "tumbling"), *hop = h->node_get(w, "hopping");
-        const sl_node *every = h->node_get(w, "every");
-        if (h->node_kind(w) == SL_NODE_MAP && h->node_get(w, "session")) {
-            h->config_error(ctx, w, "session windows are not built yet (tumbling and hopping are)");
-            return -1;
-        }
-        size_t want = t ? 1 : hop ? 2 : 0;
+        const sl_node *every = h->node_get(w, "every"), *ses = h->node_get(w, "session");
+        size_t want = t ? 1 : hop ? 2 : ses ? 1 : 0;
         if (h->node_kind(w) != SL_NODE_MAP || !want || (t && hop) || (hop && !every) ||
-            h->node_len(w) != want) {
-            h->config_error(ctx, w, "a window is {tumbling: D} or {hopping: D, every: S}");
+            (ses && (t || hop)) || h->node_len(w) != want) {
+            h->config_error(ctx, w, "a window is {tumbling: D}, {hopping: D, every: S} or "
+                                    "{session: GAP}");
             return -1;
         }
-        const sl_node *size = t ? t : hop;
+        const sl_node *size = t ? t : hop ? hop : ses;
         if (h->node_duration(size, &s->size) != 0 || s->size <= 0) {
-            h->config_error(ctx, size, "invalid window size '%s' (expected a duration like 1m)",
+            h->config_error(ctx, size, "invalid %s '%s' (expected a duration like 1m)",
+                            ses ? "session gap" : "window size",
                             h->node_str(size) ? h->node_str(size) : "");
             return -1;
         }
+        s->session = ses != NULL;
         s->every = s->size;
         if (hop && (h->node_duration(every, &s->every) != 0 || s->every <= 0 ||
                     s->every > s->size || s->size % s->every != 0)) {
@@ -236,6 +176,8 @@ static int agg_init(sl_ctx *ctx, void **state)
         h->config_error(ctx, h->param(ctx, "allowed_lateness"), "allowed_lateness must not be negative");
         return SL_ERROR;
     }
+    h->node_size(h->param(ctx, "memory"), &a->budget);
+    a->fired_upto = a->purged_upto = INT64_MIN;
     const sl_node *where = h->param(ctx, "where");
     if (where && !(a->where = h->expr_compile(ctx, where, NULL, NULL)))
         return SL_ERROR;
@@ -261,166 +203,17 @@ static int agg_init(sl_ctx *ctx, void **state)
             bad = 1;
             continue;
         }
+        agg_fn fn = a->comp[a->n_comp].fn;
+        a->var_mem |= fn == AGG_COUNT_DISTINCT || fn == AGG_PERCENTILE || fn == AGG_FIRST ||
+                      fn == AGG_LAST;
         a->n_comp++;
     }
     return bad ? SL_ERROR : SL_OK;
 }
 
-/* --------------------------------------------------------------- table */
-
-static uint64_t hash_key(uint32_t spec, uint32_t set, int64_t start, const uint8_t *k, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)spec << 40 | (uint64_t)set << 32);
-    h = (h ^ (uint64_t)start) * 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 0x100000001b3ull;
-    h ^= h >> 32;
-    return h * 0xd6e8feb86659fd93ull;
-}
-
-static int grow_buckets(aggregate *a)
-{
-    size_t n = a->n_buckets ? a->n_buckets * 2 : 1024;
-    uint32_t *b = calloc(n, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < a->n_entries; i++) {
-        entry *e = a->entries[i];
-        if (!e) /* a freed slot */
-            continue;
-        size_t bi = e->hash & (n - 1);
-        e->next = b[bi];
-        b[bi] = (uint32_t)i + 1;
-    }
-    free(a->buckets);
-    a->buckets = b;
-    a->n_buckets = n;
-    return 0;
-}
-
-static int heap_push(aggregate *a, int64_t at, uint32_t idx, int purge)
-{
-    if (a->n_heap == a->cap_heap) {
-        size_t cap = a->cap_heap ? a->cap_heap * 2 : 256;
-        heap_item *h = realloc(a->heap, cap * sizeof *h);
-        if (!h)
-            return -1;
-        a->heap = h;
-        a->cap_heap = cap;
-    }
-    size_t i = a->n_heap++;
-    heap_item it = {at, idx, (uint8_t)purge};
-    while (i > 0 && a->heap[(i - 1) / 2].at > at) {
-        a->heap[i] = a->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    a->heap[i] = it;
-    return 0;
-}
-
-static heap_item heap_pop(aggregate *a)
-{
-    heap_item top = a->heap[0], last = a->heap[--a->n_heap];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= a->n_heap)
-            break;
-        if (c + 1 < a->n_heap && a->heap[c + 1].at < a->heap[c].at)
-            c++;
-        if (a->heap[c].at >= last.at)
-            break;
-        a->heap[i] = a->heap[c];
-        i = c;
-    }
-    if (a->n_heap)
-        a->heap[i] = last;
-    return top;
-}
-
-/* The entry of (spec, set, start, key), made if new; NULL when out of memory. */
-static entry *lookup(aggregate *a, uint32_t spec, uint32_t set, int64_t start, const uint8_t *key,
-                     size_t key_len, uint32_t *idx_out)
-{
-    uint64_t hv = hash_key(spec, set, start, key, key_len);
-    if (a->n_buckets) {
-        for (uint32_t i = a->buckets[hv & (a->n_buckets - 1)]; i; i = a->entries[i - 1]->next) {
-            entry *e = a->entries[i - 1];
-            if (e->hash == hv && e->spec == spec && e->set == set && e->start == start &&
-                e->key_len == key_len && (key_len == 0 || memcmp(e->key, key, key_len) == 0)) {
-                *idx_out = i - 1;
-                return e;
-            }
-        }
-    }
-    if (a->live + 1 > a->n_buckets / 2 && grow_buckets(a) != 0)
-        return NULL;
-    entry *e = calloc(1, sizeof *e + a->n_comp * sizeof(agg_acc));
-    if (!e || (key_len && !(e->key = malloc(key_len)))) {
-        free(e);
-        return NULL;
-    }
-    uint32_t idx;
-    if (a->n_free) {
-        idx = a->free_list[--a->n_free];
-    } else {
-        if (a->n_entries == a->cap_entries) {
-            size_t cap = a->cap_entries ? a->cap_entries * 2 : 1024;
-            entry **p = realloc(a->entries, cap * sizeof *p);
-            uint32_t *f = realloc(a->free_list, cap * sizeof *f);
-            if (p)
-                a->entries = p;
-            if (f)
-                a->free_list = f;
-            if (!p || !f) {
-                free(e->key);
-                free(e);
-                return NULL;
-            }
-            a->cap_entries = cap;
-        }
-        idx = (uint32_t)a->n_entries++;
-    }
-    e->spec = spec;
-    e->set = set;
-    e->start = start;
-    e->end = start + a->specs[spec].size;
-    e->hash = hv;
-    if (key_len)
-        memcpy(e->key, key, key_len);
-    e->key_len = (uint32_t)key_len;
-    for (size_t c = 0; c < a->n_comp; c++)
-        agg_acc_init(&a->comp[c], &e->acc[c]);
-    size_t bi = hv & (a->n_buckets - 1);
-    e->next = a->buckets[bi];
-    a->buckets[bi] = idx + 1;
-    a->entries[idx] = e;
-    a->live++;
-    if (heap_push(a, e->end, idx, 0) != 0)
-        return NULL;
-    *idx_out = idx;
-    return e;
-}
-
-static void release(aggregate *a, uint32_t idx)
-{
-    entry *e = a->entries[idx];
-    uint32_t *link = &a->buckets[e->hash & (a->n_buckets - 1)];
-    while (*link != idx + 1)
-        link = &a->entries[*link - 1]->next;
-    *link = e->next;
-    for (size_t c = 0; c < a->n_comp; c++)
-        agg_acc_fini(&a->comp[c], &e->acc[c]);
-    free(e->key);
-    free(e);
-    a->entries[idx] = NULL;
-    a->free_list[a->n_free++] = idx;
-    a->live--;
-}
-
 /* -------------------------------------------------------------- output */
 
-static int emit_entry(aggregate *a, sl_ctx *ctx, const entry *e, int update)
+int agg_emit_entry(aggregate *a, sl_ctx *ctx, const entry *e, int update)
 {
     sl_wbuf *w = &a->out;
     const group_set *g = &a->sets[e->set];
@@ -460,6 +253,91 @@ static int drop(aggregate *a, sl_ctx *ctx, int port, const char *reason, const u
     ctx->host->count(ctx, port == a->late_port ? "late" : "eval_errors", 1);
     return ctx->host->emit_drop(ctx, port, reason, a->detail, ev, len, NULL, 0) == 0 ? SL_OK
                                                                                     : SL_ERROR;
+}
+
+
+/* Add the event's values (evaluated into a->args) to e's accumulators. */
+static int accumulate(aggregate *a, sl_ctx *ctx, entry *e, uint32_t idx, int64_t t)
+{
+    for (size_t c = 0; c < a->n_comp; c++) {
+        const char *why = "";
+        int r = agg_acc_add(&a->comp[c], &e->acc[c], a->args.data + a->arg_off[c],
+                            a->arg_off[c + 1] - a->arg_off[c], t, &why);
+        if (r == -2)
+            return SL_ERROR;
+        if (r < 0) {
+            ctx->host->count(ctx, "bad_values", 1);
+            ctx->host->log(ctx, SL_LOG_WARN, "compute '%s': the value %s; skipped",
+                           a->comp[c].name, why);
+        }
+    }
+    if (a->var_mem)
+        agg_account(a, e);
+    e->ref = 1;
+    if (e->fired && agg_mark_dirty(a, e, idx) != 0)
+        return SL_ERROR;
+    return SL_OK;
+}
+
+/* Note a window the event came too late for, in the `late` detail. */
+static void missed(aggregate *a, size_t *n, size_t *dl, const window_spec *w, int64_t start)
+{
+    if ((*n)++ == 0)
+        *dl = (size_t)snprintf(a->detail, sizeof a->detail, "too late for window");
+    if (*dl < sizeof a->detail)
+        *dl += (size_t)snprintf(a->detail + *dl, sizeof a->detail - *dl, " %s@%" PRId64, w->text,
+                                start);
+}
+
+/*
+ * Sessions: the event's [t, t + gap) joins every session of its group that it
+ * overlaps (at most two: sessions are disjoint and at least gap long), or
+ * starts a new one. Returns SL_OK, SL_ERROR, or 1 when it is too late.
+ */
+static int session_event(aggregate *a, sl_ctx *ctx, uint32_t sp, uint32_t s, int64_t t, int64_t wm)
+{
+    const window_spec *w = &a->specs[sp];
+    const uint8_t *key = a->keys[s].data;
+    size_t klen = a->keys[s].len;
+    int64_t end = t > INT64_MAX - w->size ? INT64_MAX : t + w->size;
+    uint32_t found[4];
+    size_t n = 0;
+    uint64_t hv = agg_hash(sp, s, INT64_MIN, key, klen);
+    for (uint32_t i = a->n_buckets ? a->buckets[hv & (a->n_buckets - 1)] : 0; i;
+         i = a->entries[i - 1]->next) {
+        entry *e = a->entries[i - 1];
+        if (e->hash == hv && e->spec == sp && e->set == s && e->key_len == klen &&
+            (klen == 0 || memcmp(e->key, key, klen) == 0) && e->start < end && t < e->end &&
+            n < sizeof found / sizeof *found)
+            found[n++] = i - 1;
+    }
+    uint32_t idx;
+    entry *e;
+    if (n == 0) {
+        if (wm != INT64_MIN && end <= wm - a->lateness)
+            return 1;
+        if (!(e = agg_insert(a, sp, s, t, end, key, klen, &idx)))
+            return SL_ERROR;
+    } else {
+        idx = found[0];
+        e = a->entries[idx];
+        for (size_t k = 1; k < n; k++) { /* the event bridges two sessions: one now */
+            entry *o = a->entries[found[k]];
+            for (size_t c = 0; c < a->n_comp; c++)
+                if (agg_acc_merge(&a->comp[c], &e->acc[c], &o->acc[c], o->start < e->start) != 0)
+                    return SL_ERROR;
+            e->start = o->start < e->start ? o->start : e->start;
+            e->end = o->end > e->end ? o->end : e->end;
+            e->fired |= o->fired;
+            agg_release(a, found[k]);
+        }
+        if (t < e->start)
+            e->start = t;
+        if (end > e->end)
+            e->end = end; /* its heap item moves when popped (aggregate's fire loop) */
+        agg_account(a, e);
+    }
+    return accumulate(a, ctx, e, idx, t);
 }
 
 static int one_event(aggregate *a, sl_ctx *ctx, const uint8_t *ev, size_t len, int64_t wm)
@@ -502,97 +380,146 @@ static int one_event(aggregate *a, sl_ctx *ctx, const uint8_t *ev, size_t len, i
         }
     }
     a->arg_off[a->n_comp] = a->args.len;
-    size_t missed = 0, dl = 0;
+    size_t n_missed = 0, dl = 0;
     for (uint32_t sp = 0; sp < a->n_specs; sp++) {
         const window_spec *w = &a->specs[sp];
+        if (w->session) {
+            for (uint32_t s = 0; s < a->n_sets; s++) {
+                int r = session_event(a, ctx, sp, s, t, wm);
+                if (r == SL_ERROR)
+                    return SL_ERROR;
+                if (r == 1 && s == 0) /* every set alike: once per spec */
+                    missed(a, &n_missed, &dl, w, t);
+            }
+            continue;
+        }
         int64_t last = floor_div(t, w->every) * w->every; /* latest window start holding t */
         for (int64_t start = last; start > t - w->size; start -= w->every) {
             int64_t end = start + w->size;
             if (wm != INT64_MIN && end <= wm - a->lateness) { /* gone: too late for it */
-                if (missed++ == 0)
-                    dl = (size_t)snprintf(a->detail, sizeof a->detail, "too late for window");
-                if (dl < sizeof a->detail)
-                    dl += (size_t)snprintf(a->detail + dl, sizeof a->detail - dl, " %s@%" PRId64,
-                                           w->text, start);
+                missed(a, &n_missed, &dl, w, start);
                 continue;
             }
             for (uint32_t s = 0; s < a->n_sets; s++) {
                 uint32_t idx;
-                entry *e = lookup(a, sp, s, start, a->keys[s].data, a->keys[s].len, &idx);
-                if (!e)
-                    return SL_ERROR;
-                for (size_t c = 0; c < a->n_comp; c++) {
-                    const char *why = "";
-                    int r = agg_acc_add(&a->comp[c], &e->acc[c], a->args.data + a->arg_off[c],
-                                        a->arg_off[c + 1] - a->arg_off[c], t, &why);
-                    if (r == -2)
+                entry *e = agg_find(a, sp, s, start, a->keys[s].data, a->keys[s].len, &idx);
+                if (!e) {
+                    if (!(e = agg_insert(a, sp, s, start, end, a->keys[s].data, a->keys[s].len,
+                                         &idx)))
                         return SL_ERROR;
-                    if (r < 0) {
-                        h->count(ctx, "bad_values", 1);
-                        h->log(ctx, SL_LOG_WARN, "compute '%s': the value %s; skipped",
-                               a->comp[c].name, why);
-                    }
+                    /* a window past its end but within lateness, new in memory: it
+                     * fired already if LMDB held part of it then */
+                    e->fired = e->assumed = a->db_any && end <= a->fired_upto;
                 }
-                if (e->fired && !e->dirty) {
-                    e->dirty = 1;
-                    if (a->n_dirty == a->cap_dirty) {
-                        size_t cap = a->cap_dirty ? a->cap_dirty * 2 : 64;
-                        uint32_t *d = realloc(a->dirty, cap * sizeof *d);
-                        if (!d)
-                            return SL_ERROR;
-                        a->dirty = d;
-                        a->cap_dirty = cap;
-                    }
-                    a->dirty[a->n_dirty++] = idx;
-                }
+                if (accumulate(a, ctx, e, idx, t) != SL_OK)
+                    return SL_ERROR;
             }
         }
     }
-    return missed ? drop(a, ctx, a->late_port, "late", ev, len) : SL_OK;
+    return n_missed ? drop(a, ctx, a->late_port, "late", ev, len) : SL_OK;
 }
 
-static int agg_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
+/* Re-emit the windows that changed after firing (their full result, LMDB parts folded in). */
+static int emit_updates(aggregate *a, sl_ctx *ctx)
 {
-    aggregate *a = state;
-    for (uint32_t i = 0; i < b->count; i++) {
-        size_t len;
-        const uint8_t *ev = sl_batch_event(b, i, &len);
-        if (one_event(a, ctx, ev, len, b->watermark) != SL_OK)
-            return SL_ERROR;
-    }
-    /* windows that fired and took late events since: their updated results */
+    if (a->db_any && agg_spill_promote(a, ctx, a->dirty, a->n_dirty) != SL_OK)
+        return SL_ERROR;
     for (size_t i = 0; i < a->n_dirty; i++) {
         entry *e = a->entries[a->dirty[i]];
+        if (!e || !e->dirty || !e->fired) /* merged into another session; first firing after all */
+            continue;
         e->dirty = 0;
-        if (emit_entry(a, ctx, e, 1) != SL_OK)
+        if (agg_emit_entry(a, ctx, e, 1) != SL_OK)
             return SL_ERROR;
     }
     a->n_dirty = 0;
     return SL_OK;
 }
 
+static int agg_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
+{
+    aggregate *a = state;
+    int64_t wm = b->watermark > a->wm ? b->watermark : a->wm; /* a restored one may be ahead */
+    for (uint32_t i = 0; i < b->count; i++) {
+        size_t len;
+        const uint8_t *ev = sl_batch_event(b, i, &len);
+        if (one_event(a, ctx, ev, len, wm) != SL_OK)
+            return SL_ERROR;
+    }
+    if (a->n_dirty && emit_updates(a, ctx) != SL_OK)
+        return SL_ERROR;
+    if (a->mem > a->budget && agg_spill_evict(a, ctx) != SL_OK)
+        return SL_ERROR;
+    return SL_OK;
+}
+
 static int agg_watermark(void *state, sl_ctx *ctx, int64_t wm)
 {
     aggregate *a = state;
+    if (wm <= a->wm)
+        return SL_OK;
     a->wm = wm;
+    if (a->db_any && agg_spill_fire(a, ctx, wm) != SL_OK)
+        return SL_ERROR;
     while (a->n_heap && a->heap[0].at <= wm) {
-        heap_item it = heap_pop(a);
+        heap_item it = agg_heap_pop(a);
         entry *e = a->entries[it.idx];
         if (!e)
             continue;
-        if (!it.purge) {
-            if (emit_entry(a, ctx, e, 0) != SL_OK)
+        int64_t due = agg_due(a, e);
+        if (due != it.at) {
+            /* a session that grew moves on; other mismatches are stale items */
+            if (a->specs[e->spec].session && due > it.at && agg_heap_push(a, due, it.idx) != 0)
+                return SL_ERROR;
+            continue;
+        }
+        if (!e->fired) {
+            if (agg_emit_entry(a, ctx, e, 0) != SL_OK)
                 return SL_ERROR;
             e->fired = 1;
-            int64_t gone = e->end > INT64_MAX - a->lateness ? INT64_MAX : e->end + a->lateness;
+            e->dirty = 0;
+            int64_t gone = agg_due(a, e);
             if (gone > wm) {
-                if (heap_push(a, gone, it.idx, 1) != 0)
+                if (agg_heap_push(a, gone, it.idx) != 0)
                     return SL_ERROR;
                 continue;
             }
         }
-        release(a, it.idx);
+        agg_release(a, it.idx);
     }
+    a->fired_upto = wm;
+    return agg_heap_compact(a) == 0 ? SL_OK : SL_ERROR;
+}
+
+static int agg_start(void *state, sl_ctx *ctx)
+{
+    aggregate *a = state;
+    if (a->restored)
+        return SL_OK;
+    return agg_spill_open(a, ctx) == SL_OK ? agg_spill_reset(a, ctx) : SL_ERROR;
+}
+
+static int agg_snapshot(void *state, sl_ctx *ctx, uint64_t id)
+{
+    return agg_spill_snapshot(state, ctx, id);
+}
+
+static int agg_restore(void *state, sl_ctx *ctx, uint64_t id)
+{
+    aggregate *a = state;
+    if (agg_spill_open(a, ctx) != SL_OK || agg_spill_restore(a, ctx, id) != SL_OK)
+        return SL_ERROR;
+    a->restored = 1;
+    return SL_OK;
+}
+
+static int agg_finish(void *state, sl_ctx *ctx)
+{
+    aggregate *a = state;
+    if (a->evictions)
+        ctx->host->log(ctx, SL_LOG_INFO, "%" PRIu64 " windows' partial results spilled to LMDB "
+                                         "in %" PRIu64 " evictions (memory: %" PRIu64 " bytes)",
+                       a->spilled, a->evictions, a->budget);
     return SL_OK;
 }
 
@@ -605,7 +532,6 @@ static void agg_destroy(void *state)
         if (a->entries[i]) {
             for (size_t c = 0; c < a->n_comp; c++)
                 agg_acc_fini(&a->comp[c], &a->entries[i]->acc[c]);
-            free(a->entries[i]->key);
             free(a->entries[i]);
         }
     free(a->entries);
@@ -617,6 +543,8 @@ static void agg_destroy(void *state)
         sl_wbuf_fini(&a->keys[s]);
     sl_wbuf_fini(&a->args);
     sl_wbuf_fini(&a->out);
+    sl_wbuf_fini(&a->dbkey);
+    sl_wbuf_fini(&a->dbval);
     free(a);
 }
 
@@ -630,7 +558,11 @@ const sl_operator sl_op_aggregate = {
     .outputs = outputs,
     .key_param = "group_by",
     .init = agg_init,
+    .start = agg_start,
     .process = agg_process,
     .on_watermark = agg_watermark,
+    .finish = agg_finish,
     .destroy = agg_destroy,
+    .snapshot = agg_snapshot,
+    .restore = agg_restore,
 };
