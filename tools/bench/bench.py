@@ -214,13 +214,15 @@ operators:
 
 
 AGG_SCENARIOS = (
-    # tag, name, the generator's extra parameters, group_by, the loop's command
-    ("f", "status", "", "[[data.status]]", "agg-status"),
-    ("g", "customer", "\n    customers: 1000000", "[[data.customerId]]", "agg-customer"),
+    # tag, name, the generator's extra parameters, window, group_by, the loop's command
+    ("f", "status", "", "1m", "[[data.status]]", "agg-status"),
+    # one window of 1 day: 10M events from 1M customers put ~1M groups in it, more than
+    # the default memory budget (128MiB) holds, so the aggregate spills to LMDB
+    ("g", "customer", "\n    customers: 1000000", "1d", "[[data.customerId]]", "agg-customer"),
 )
 
 
-def agg_pipelines(tmp, gen_n, name, gen_extra, group_by, state_dir, out_path):
+def agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, out_path):
     """(f)/(g): source.generator (watermark 10s) -> aggregate -> sink.null (timed) or
     sink.file JSON lines (rows counted). Returns (timed, checked)."""
     files = []
@@ -239,7 +241,7 @@ operators:
   agg:
     type: aggregate
     input: gen
-    windows: [{{tumbling: 1m}}]
+    windows: [{{tumbling: {window}}}]
     group_by: {group_by}
     where: has(data.total)
     compute: {{n: count(), total: sum(data.total)}}
@@ -411,10 +413,10 @@ def main():
 
         state_dir = os.path.join(tmp, "state")
         check_n = min(gen_n, 1_000_000)
-        for tag, name, gen_extra, group_by, loop_cmd in AGG_SCENARIOS:
-            checked = agg_pipelines(tmp, check_n, name, gen_extra, group_by, state_dir,
+        for tag, name, gen_extra, window, group_by, loop_cmd in AGG_SCENARIOS:
+            checked = agg_pipelines(tmp, check_n, name, gen_extra, window, group_by, state_dir,
                                     eng_out)[1]
-            timed = agg_pipelines(tmp, gen_n, name, gen_extra, group_by, state_dir, eng_out)[0]
+            timed = agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, eng_out)[0]
             log("bench: (%s) gen->aggregate(%s)->null, %d events" % (tag, name, gen_n))
             shutil.rmtree(state_dir, ignore_errors=True)
             subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)

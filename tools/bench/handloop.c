@@ -13,7 +13,8 @@
  *                                  with a total, per 1-minute tumbling window and
  *                                  data.status, flushed as the watermark passes
  *   sluice-handloop agg-customer N the same per data.customerId, with the generator's
- *                                  `customers: 1000000`
+ *                                  `customers: 1000000`, per 1-day window (so one window
+ *                                  holds up to 1M groups)
  *
  * Prints "EVENTS SECONDS" on stdout (its own monotonic time, start to end of
  * the work); bench.py times the whole process from outside, as it does the
@@ -731,7 +732,8 @@ static int run_transform(uint64_t n, const char *out_path, uint64_t *events, uin
  * late and is counted apart (none are, with the generator's 6 s at most).
  * The end of the stream flushes everything.
  */
-#define AGG_WINDOW_NS 60000000000ll
+#define AGG_WINDOW_NS 60000000000ll      /* agg-status: 1-minute windows */
+#define AGG_DAY_NS 86400000000000ll      /* agg-customer: one day, so 1M customers share a window */
 #define AGG_OOO_NS 10000000000ll
 #define AGG_KEY_MAX 32           /* group values are "cust-999999" at most */
 #define AGG_CUSTOMERS 1000000    /* agg-customer: the generator's `customers` */
@@ -819,6 +821,7 @@ typedef struct agg_run {
     agg_table t;
     const char *group_name; /* "status" or "customerId" */
     int64_t max_time, next_fire;
+    int64_t window_ns;
     uint64_t rows, late, sum;
     sl_wbuf row;
 } agg_run;
@@ -831,7 +834,7 @@ static int agg_flush(agg_run *a, int64_t wm)
         agg_slot *s = &a->t.slots[i];
         if (s->start == INT64_MIN)
             continue;
-        if (s->start > wm - AGG_WINDOW_NS) { /* still open */
+        if (s->start > wm - a->window_ns) { /* still open */
             if (s->start < oldest)
                 oldest = s->start;
             continue;
@@ -841,12 +844,12 @@ static int agg_flush(agg_run *a, int64_t wm)
         int bad = sl_mp_write_map(w, 5);
         bad |= KEY(w, "window") | sl_mp_write_map(w, 2);
         bad |= KEY(w, "start") | sl_mp_write_timestamp(w, s->start);
-        bad |= KEY(w, "end") | sl_mp_write_timestamp(w, s->start + AGG_WINDOW_NS);
+        bad |= KEY(w, "end") | sl_mp_write_timestamp(w, s->start + a->window_ns);
         bad |= KEY(w, "group") | sl_mp_write_map(w, 1);
         bad |= sl_mp_write_cstr(w, a->group_name) | sl_mp_write_str(w, s->key, s->klen);
         bad |= KEY(w, "n") | sl_mp_write_uint(w, s->count);
         bad |= KEY(w, "total") | sl_mp_write_double(w, s->sum);
-        bad |= KEY(w, "time") | sl_mp_write_timestamp(w, s->start + AGG_WINDOW_NS);
+        bad |= KEY(w, "time") | sl_mp_write_timestamp(w, s->start + a->window_ns);
         if (bad)
             return -1;
         a->sum += w->len + w->data[w->len - 1];
@@ -854,7 +857,7 @@ static int agg_flush(agg_run *a, int64_t wm)
         if (s->start + 1 > fired_before)
             fired_before = s->start + 1;
     }
-    a->next_fire = oldest == INT64_MAX ? INT64_MAX : oldest + AGG_WINDOW_NS;
+    a->next_fire = oldest == INT64_MAX ? INT64_MAX : oldest + a->window_ns;
     if (fired_before == INT64_MIN)
         return 0;
     return agg_rebuild(&a->t, a->t.cap, fired_before);
@@ -880,9 +883,9 @@ static int agg_event(agg_run *a, const uint8_t *ev, size_t len)
     if (sl_mp_map_find(&q, end, a->group_name, strlen(a->group_name)) != 1 ||
         sl_mp_read(&q, end, &gv) != 0 || gv.type != SL_MP_STR || gv.v.str.len >= AGG_KEY_MAX)
         return -1;
-    int64_t start = t - (((t % AGG_WINDOW_NS) + AGG_WINDOW_NS) % AGG_WINDOW_NS);
+    int64_t start = t - (((t % a->window_ns) + a->window_ns) % a->window_ns);
     int64_t wm = a->max_time == INT64_MIN ? INT64_MIN : a->max_time - AGG_OOO_NS;
-    if (wm != INT64_MIN && start + AGG_WINDOW_NS <= wm) {
+    if (wm != INT64_MIN && start + a->window_ns <= wm) {
         a->late++;
     } else {
         const char *key = (const char *)gv.v.str.ptr;
@@ -892,8 +895,8 @@ static int agg_event(agg_run *a, const uint8_t *ev, size_t len)
         agg_slot *s = agg_slot_of(&a->t, start, agg_hash(start, key, klen), key, klen);
         s->count++;
         s->sum += v.v.f;
-        if (start + AGG_WINDOW_NS < a->next_fire)
-            a->next_fire = start + AGG_WINDOW_NS;
+        if (start + a->window_ns < a->next_fire)
+            a->next_fire = start + a->window_ns;
     }
     if (t > a->max_time) {
         a->max_time = t;
@@ -909,7 +912,7 @@ static int run_agg(uint64_t n, int by_customer, uint64_t *events, uint64_t *rows
     gen g;
     gen_init(&g);
     agg_run a = {.group_name = by_customer ? "customerId" : "status", .max_time = INT64_MIN,
-                 .next_fire = INT64_MAX};
+                 .next_fire = INT64_MAX, .window_ns = by_customer ? AGG_DAY_NS : AGG_WINDOW_NS};
     if (by_customer)
         g.customers = AGG_CUSTOMERS;
     int rc = agg_table_init(&a.t, 1024);
