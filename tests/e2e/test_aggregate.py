@@ -26,8 +26,9 @@ independently, from the input's JSON lines.
    `parallelism: 2` on group_by [[customerId]], which must write exactly the
    [customerId] rows of the parallelism 1 run.
 
-2. Session windows ({session: 30s}) on a hand-made stream: merging, a late
-   event that bridges two sessions, two events exactly 30 s apart (not
+2. Session windows ({session: 30s}) on a hand-made stream, no watermark
+   (they fire at end of stream): merging, an out-of-order event that bridges
+   two sessions, two events exactly 30 s apart (not
    merged), group_by items as a path (named by its last segment) and as a
    `{name: expr}` map, int and double sums, a null value (counted by count(),
    ignored by the rest), and events whose group_by or compute expression
@@ -42,7 +43,12 @@ independently, from the input's JSON lines.
 
 4. `sluice validate` on bad aggregates: exit 1 and file:line:col at the
    offending node (an unknown function in compute, a bad window duration,
-   parallelism 2 with a grouping set that holds no partitioning key)."""
+   parallelism 2 with a grouping set that holds no partitioning key).
+
+5. A memory budget: the pipeline of 1 on 100000 events (seed 5) with
+   `memory: 64KiB` on the aggregate, whose state then spills to LMDB under
+   state_dir, writes exactly the rows of the default budget (as a multiset,
+   every value identical, the same JSON)."""
 import collections
 import json
 import math
@@ -103,7 +109,7 @@ operators:
     group_by: %(group_by)s
     where: status != "CANCELLED"
     allowed_lateness: 0s
-%(parallelism)s    compute:
+%(parallelism)s%(memory)s    compute:
 %(compute)s
   metrics_out: {type: sink.file, input: metrics, path: %(out)s}
   late_out: {type: sink.file, input: metrics.late, path: %(late)s}
@@ -404,6 +410,27 @@ def expected_orders(orders, grouping):
     return want
 
 
+def run_orders(t, d, tag, src, group_by, watermark=True, parallelism=0, memory=None,
+               extra_args=()):
+    """PIPELINE over src (in d, files named after tag): checks that nothing left by
+    metrics.late or metrics.errors and returns the path of the rows written."""
+    paths = {k: os.path.join(d, "%s-%s.jsonl" % (tag, k)) for k in ("out", "late", "errors")}
+    text = PIPELINE % dict(
+        state=e2elib.yaml_str(os.path.join(d, tag + "-state")),
+        input=e2elib.yaml_str(src),
+        watermark="    watermark: {max_out_of_order: 10s}\n" if watermark else "",
+        group_by=group_by,
+        parallelism="    parallelism: %d\n" % parallelism if parallelism else "",
+        memory="    memory: %s\n" % memory if memory else "",
+        compute="".join("      %s: %s\n" % (n, e) for n, e in COMPUTE),
+        **{k: e2elib.yaml_str(p) for k, p in paths.items()})
+    run_pipeline(t, d, tag, text, extra_args, timeout=180)
+    by_id = {}
+    compare_drops(t, tag + ": metrics.late", paths["late"], "metrics", "late", [], by_id)
+    compare_drops(t, tag + ": metrics.errors", paths["errors"], "metrics", "eval_error", [], by_id)
+    return paths["out"]
+
+
 def order_analytics(t):
     d = t.tmpdir("orders")
     gen = t.gen_events(os.path.join(d, "gen.jsonl"), COUNT, SEED)
@@ -447,24 +474,8 @@ def order_analytics(t):
             "the null total shares its 1-minute cust-3 window with other orders "
             "(so min/max/avg there are specified)")
 
-    compute = "".join("      %s: %s\n" % (n, e) for n, e in COMPUTE)
-
-    def run(tag, group_by, watermark=True, parallelism=0, extra_args=()):
-        paths = {k: os.path.join(d, "%s-%s.jsonl" % (tag, k)) for k in ("out", "late", "errors")}
-        text = PIPELINE % dict(
-            state=e2elib.yaml_str(os.path.join(d, tag + "-state")),
-            input=e2elib.yaml_str(src),
-            watermark="    watermark: {max_out_of_order: 10s}\n" if watermark else "",
-            group_by=group_by,
-            parallelism="    parallelism: %d\n" % parallelism if parallelism else "",
-            compute=compute,
-            **{k: e2elib.yaml_str(p) for k, p in paths.items()})
-        run_pipeline(t, d, tag, text, extra_args, timeout=180)
-        by_id = {}
-        compare_drops(t, tag + ": metrics.late", paths["late"], "metrics", "late", [], by_id)
-        compare_drops(t, tag + ": metrics.errors", paths["errors"], "metrics", "eval_error", [],
-                      by_id)
-        return paths["out"]
+    def run(tag, group_by, **kw):
+        return run_orders(t, d, tag, src, group_by, **kw)
 
     main_out = run("main", "[[], [status], [customerId]]")
     rows = compare_rows(t, "main (watermark 10s)", main_out, want, names)
@@ -830,37 +841,50 @@ def validate_errors(t):
                % (len(failures), len(BAD), ", ".join(failures)))
 
 
-def sessions_not_built(t):
-    """Session windows are not built yet: until they are, a pipeline that asks for
-    them is refused at validate with a message saying so (sessions() above is the
-    check that replaces this one when they land)."""
-    d = t.tmpdir("sessions")
-    src = t.write(os.path.join(d, "in.jsonl"),
-                  "".join(json.dumps(e) + "\n" for e in SESSION_EVENTS))
-    paths = {k: os.path.join(d, k + ".jsonl") for k in ("out", "late", "errors")}
-    text = SESSION_PIPELINE % dict(
-        state=e2elib.yaml_str(os.path.join(d, "state")), input=e2elib.yaml_str(src),
-        compute="".join("      %s: %s\n" % c for c in SESSION_COMPUTE),
-        **{k: e2elib.yaml_str(p) for k, p in paths.items()})
-    pipe = e2elib.write_pipeline(os.path.join(d, "sessions.yaml"), text)
-    r = t.run(["validate", pipe], cwd=d, timeout=30)
-    t.check_rc(r, 1, "sessions: sluice validate refuses session windows (not built yet)")
-    t.check(b"session windows are not built yet" in r.stderr,
-            "sessions: the message says session windows are not built yet", r.describe())
+# ---- 5. a memory budget: spilled state gives the same rows --------------------------
+
+MEMORY_COUNT = 100000
+MEMORY_SEED = 5
+
+
+def memory_budget(t):
+    """Part 5: the same rows whatever the aggregate's memory budget."""
+    d = t.tmpdir("memory")
+    src = t.gen_events(os.path.join(d, "in.jsonl"), MEMORY_COUNT, MEMORY_SEED)
+    canon = lambda r: json.dumps(r, sort_keys=True)
+    group_by = "[[], [status], [customerId]]"
+    one = sorted(canon(r) for r in
+                 e2elib.read_jsonl(run_orders(t, d, "memory_default", src, group_by)))
+    two = sorted(canon(r) for r in
+                 e2elib.read_jsonl(run_orders(t, d, "memory_64KiB", src, group_by, memory="64KiB")))
+    mdb = os.path.join(d, "memory_64KiB-state", "data.mdb")
+    t.check(os.path.isfile(mdb) and os.path.getsize(mdb) > 0,
+            "memory: 64KiB: the aggregate's state went to LMDB (%s)" % mdb)
+    # 100 s of events: 1-minute windows that fired mid-stream and at the end
+    ends = {json.loads(r)["window"]["end"] for r in one}
+    t.check(len(one) > 1000 and len(ends) >= 3,
+            "the default budget wrote %d rows over %d window ends" % (len(one), len(ends)))
+    if one != two:
+        diff = sorted(set(one) ^ set(two))[:6]
+        t.fail("memory: 64KiB does not write the same rows as the default budget (%d vs %d "
+               "rows); some that differ:\n  %s" % (len(two), len(one), "\n  ".join(diff)))
+    t.ok("memory: 64KiB writes exactly the rows of the default budget (%d rows, every value "
+         "identical)" % len(two))
 
 
 def main(t):
     failures = []
     # every part runs; the failures are listed together at the end
-    for name, fn in (("validate", validate_errors), ("sessions", sessions_not_built),
-                     ("lateness", lateness), ("order analytics", order_analytics)):
+    parts = (("validate", validate_errors), ("sessions", sessions), ("lateness", lateness),
+             ("memory budget", memory_budget), ("order analytics", order_analytics))
+    for name, fn in parts:
         try:
             fn(t)
         except e2elib.Failure as e:
             print("FAIL (%s): %s" % (name, e), flush=True)
             failures.append(name)
     if failures:
-        t.fail("%d of 4 parts failed: %s" % (len(failures), ", ".join(failures)))
+        t.fail("%d of %d parts failed: %s" % (len(failures), len(parts), ", ".join(failures)))
 
 
 if __name__ == "__main__":
