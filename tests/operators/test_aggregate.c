@@ -566,7 +566,8 @@ static void rows_add(rows *r, const char *a, size_t alen, const char *b)
     char *s = malloc(alen + blen + 1);
     assert_non_null(s);
     memcpy(s, a, alen);
-    memcpy(s + alen, b, blen);
+    if (blen) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(s + alen, b, blen);
     s[alen + blen] = '\0';
     r->v[r->n++] = s;
 }
