@@ -95,31 +95,54 @@ static int corrupt(sl_ctx *ctx)
     return SL_ERROR;
 }
 
+/*
+ * Merge a window's stored partials into acc: the spilled one (NULL if none),
+ * then the base one (NULL if none) unless acc or the spilled one has it in
+ * already; *has_base says so afterwards. Returns 0 or -1.
+ */
+static int merge_parts(aggregate *a, agg_acc *acc, uint8_t *has_base, const uint8_t *spill,
+                       size_t spill_len, const uint8_t *base, size_t base_len)
+{
+    uint8_t flags = 0;
+    if (spill && merge_value(a, acc, spill, spill_len, 1, &flags) != 0)
+        return -1;
+    *has_base |= flags & F_BASE;
+    if (base && !*has_base) {
+        if (merge_value(a, acc, base, base_len, 1, &flags) != 0)
+            return -1;
+        *has_base = 1;
+    }
+    return 0;
+}
+
+/* Look up e's record with `tag`: 0 found (*v, *vlen), 1 none, -1 error. */
+static int get_part(aggregate *a, sl_ctx *ctx, const entry *e, uint8_t tag, sl_wbuf *key,
+                    const void **v, size_t *vlen)
+{
+    if (make_key(key, e, tag) != 0)
+        return -1;
+    return ctx->host->kv_get(ctx, a->db, key->data, key->len, v, vlen);
+}
+
 /* Fold spilled (and, if not in yet, base) partials of e into it; deletes the spilled one. */
 static int fold(aggregate *a, sl_ctx *ctx, entry *e, int *found)
 {
-    const sl_host *h = ctx->host;
-    const void *v;
-    size_t vlen;
-    uint8_t flags;
-    *found = 0;
-    for (uint8_t tag = 1;; tag = 0) {
-        if (make_key(&a->dbkey, e, tag) != 0)
-            return SL_ERROR;
-        int r = h->kv_get(ctx, a->db, a->dbkey.data, a->dbkey.len, &v, &vlen);
-        if (r < 0)
-            return SL_ERROR;
-        if (r == 0) {
-            if (merge_value(a, e->acc, v, vlen, 1, &flags) != 0)
-                return corrupt(ctx);
-            e->has_base |= tag == 0 || (flags & F_BASE);
-            *found = 1;
-            if (tag == 1 && h->kv_del(ctx, a->db, a->dbkey.data, a->dbkey.len) < 0)
-                return SL_ERROR;
-        }
-        if (tag == 0 || e->has_base)
-            break;
-    }
+    const void *spill = NULL, *base = NULL;
+    size_t spill_len = 0, base_len = 0;
+    int rs = get_part(a, ctx, e, 1, &a->dbkey, &spill, &spill_len);
+    if (rs < 0)
+        return SL_ERROR;
+    int rb = 1; /* the base is needed only if neither e nor the spilled partial has it */
+    if (!e->has_base && !(rs == 0 && spill_len && (((const uint8_t *)spill)[0] & F_BASE)) &&
+        (rb = get_part(a, ctx, e, 0, &a->dbval, &base, &base_len)) < 0)
+        return SL_ERROR;
+    *found = rs == 0 || rb == 0;
+    if (merge_parts(a, e->acc, &e->has_base, rs == 0 ? spill : NULL, spill_len,
+                    rb == 0 ? base : NULL, base_len) != 0)
+        return corrupt(ctx);
+    /* a->dbkey still holds the spilled record's key */
+    if (rs == 0 && ctx->host->kv_del(ctx, a->db, a->dbkey.data, a->dbkey.len) < 0)
+        return SL_ERROR;
     agg_account(a, e);
     return SL_OK;
 }
@@ -417,20 +440,11 @@ static int fire_record(group_scan *g, uint8_t tag)
     return g->mem || get64(g->prefix.data) <= a->wm - a->lateness ? SL_KV_DELETE : 0;
 }
 
-/* A window's full result from its records: spilled, and base unless already in. */
+/* A window's full result from the scanned records: spilled, and base unless already in. */
 static int fold_records(group_scan *g, agg_acc *acc, uint8_t *has_base)
 {
-    aggregate *a = g->a;
-    uint8_t flags = 0;
-    if (g->has_spill && merge_value(a, acc, g->spill.data, g->spill.len, 1, &flags) != 0)
-        return -1;
-    *has_base |= flags & F_BASE;
-    if (g->has_base && !*has_base) {
-        if (merge_value(a, acc, g->base.data, g->base.len, 1, &flags) != 0)
-            return -1;
-        *has_base = 1;
-    }
-    return 0;
+    return merge_parts(g->a, acc, has_base, g->has_spill ? g->spill.data : NULL, g->spill.len,
+                       g->has_base ? g->base.data : NULL, g->base.len);
 }
 
 static int fire_group(group_scan *g)

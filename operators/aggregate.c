@@ -31,11 +31,6 @@
 
 #include "aggregate.h"
 
-#define MAX_SPECS AGG_MAX_SPECS
-#define MAX_SETS AGG_MAX_SETS
-#define MAX_KEYS AGG_MAX_KEYS
-#define MAX_COMPUTES AGG_MAX_COMPUTES
-
 static const sl_param params[] = {
     {"windows", SL_PARAM_LIST, NULL, 1, "[{tumbling: 1m}, {hopping: 1h, every: 5m}, {session: 30s}]",
      NULL},
@@ -57,8 +52,8 @@ static int parse_windows(sl_ctx *ctx, aggregate *a)
 {
     const sl_host *h = ctx->host;
     const sl_node *list = h->param(ctx, "windows");
-    if (h->node_len(list) == 0 || h->node_len(list) > MAX_SPECS) {
-        h->config_error(ctx, list, "'windows' lists 1 to %d windows", MAX_SPECS);
+    if (h->node_len(list) == 0 || h->node_len(list) > AGG_MAX_SPECS) {
+        h->config_error(ctx, list, "'windows' lists 1 to %d windows", AGG_MAX_SPECS);
         return -1;
     }
     for (size_t i = 0; i < h->node_len(list); i++) {
@@ -107,8 +102,8 @@ static const char *key_name(const char *text)
 static int add_key(sl_ctx *ctx, group_set *g, const sl_node *k)
 {
     const sl_host *h = ctx->host;
-    if (g->n_keys == MAX_KEYS) {
-        h->config_error(ctx, k, "a grouping set has at most %d keys", MAX_KEYS);
+    if (g->n_keys == AGG_MAX_KEYS) {
+        h->config_error(ctx, k, "a grouping set has at most %d keys", AGG_MAX_KEYS);
         return -1;
     }
     const sl_node *expr = k;
@@ -143,8 +138,8 @@ static int parse_groups(sl_ctx *ctx, aggregate *a)
                 return -1;
         return 0;
     }
-    if (h->node_len(list) > MAX_SETS) {
-        h->config_error(ctx, list, "at most %d grouping sets", MAX_SETS);
+    if (h->node_len(list) > AGG_MAX_SETS) {
+        h->config_error(ctx, list, "at most %d grouping sets", AGG_MAX_SETS);
         return -1;
     }
     for (size_t i = 0; i < h->node_len(list); i++) {
@@ -184,8 +179,8 @@ static int agg_init(sl_ctx *ctx, void **state)
     int bad = parse_windows(ctx, a) != 0;
     bad |= parse_groups(ctx, a) != 0;
     const sl_node *comp = h->param(ctx, "compute");
-    if (h->node_len(comp) == 0 || h->node_len(comp) > MAX_COMPUTES) {
-        h->config_error(ctx, comp, "'compute' names 1 to %d results", MAX_COMPUTES);
+    if (h->node_len(comp) == 0 || h->node_len(comp) > AGG_MAX_COMPUTES) {
+        h->config_error(ctx, comp, "'compute' names 1 to %d results", AGG_MAX_COMPUTES);
         return SL_ERROR;
     }
     for (size_t i = 0; i < h->node_len(comp); i++) {
@@ -335,8 +330,7 @@ static int session_event(aggregate *a, sl_ctx *ctx, uint32_t sp, uint32_t s, int
             e->start = t;
         if (end > e->end)
             e->end = end; /* its heap item moves when popped (aggregate's fire loop) */
-        agg_account(a, e);
-    }
+    } /* (accumulate recounts the memory, which only var_mem computes change) */
     return accumulate(a, ctx, e, idx, t);
 }
 
@@ -539,7 +533,7 @@ static void agg_destroy(void *state)
     free(a->buckets);
     free(a->heap);
     free(a->dirty);
-    for (size_t s = 0; s < MAX_SETS; s++)
+    for (size_t s = 0; s < AGG_MAX_SETS; s++)
         sl_wbuf_fini(&a->keys[s]);
     sl_wbuf_fini(&a->args);
     sl_wbuf_fini(&a->out);
