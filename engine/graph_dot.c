@@ -56,9 +56,9 @@ int sl_graph_write_dot(const sl_pipeline *p, const sl_plan *plan, FILE *out)
             sl_edge_kind kind = sl_plan_edge_kind(plan, p, i, in);
             fprintf(out, "  \"%s\":\"p_%s\" -> \"%s\" [label=\"%s", u->name, u->ports[in->port],
                     o->name, sl_edge_kind_name(kind));
-            if (kind == SL_EDGE_KEYED)
-                for (size_t j = 0; j < o->key.n; j++)
-                    fprintf(out, "%s%s", j ? "." : " by ", o->key.parts[j]);
+            const sl_path *key = kind == SL_EDGE_KEYED ? sl_opdef_key(o, in->slot) : NULL;
+            for (size_t j = 0; key && j < key->n; j++)
+                fprintf(out, "%s%s", j ? "." : " by ", key->parts[j]);
             if (o->op->inputs)
                 fprintf(out, " (%s)", o->op->inputs[in->slot]);
             fprintf(out, "\"%s];\n", kind == SL_EDGE_FUSED ? ", style=bold" : "");

@@ -77,6 +77,11 @@ void sl_path_fini(sl_path *p)
     memset(p, 0, sizeof *p);
 }
 
+const sl_path *sl_opdef_key(const sl_opdef *o, int slot)
+{
+    return slot >= 0 && (size_t)slot < o->n_keys && o->keys[slot].n ? &o->keys[slot] : NULL;
+}
+
 long sl_pipeline_find(const sl_pipeline *p, const char *name)
 {
     for (size_t i = 0; i < p->n_ops; i++)
@@ -106,7 +111,9 @@ void sl_pipeline_destroy(sl_pipeline **pp)
         for (size_t j = 0; j < o->n_ports; j++)
             free(o->ports[j]);
         free(o->ports);
-        sl_path_fini(&o->key);
+        for (size_t j = 0; j < o->n_keys; j++)
+            sl_path_fini(&o->keys[j]);
+        free(o->keys);
     }
     free(p->ops);
     free(p->topo);
@@ -275,6 +282,52 @@ static const sl_node *common_key(const sl_opdef *o, const sl_node *sets, sl_diag
     return NULL;
 }
 
+/*
+ * The partitioning keys of an operator with parallelism > 1: `partition_by`,
+ * else its key parameter (with the default already applied). Either is a
+ * field path for every input slot, a map from slot name to field path (a
+ * join's `on: {left: ..., right: ...}`), or a list of grouping sets.
+ */
+static void load_keys(sl_opdef *o, sl_diag *d)
+{
+    if (o->parallelism <= 1)
+        return;
+    const sl_node *n = o->node;
+    const char *pname = "partition_by";
+    const sl_node *kp = sl_node_get(n, pname);
+    if (!kp && o->op->key_param)
+        kp = sl_node_get(n, pname = o->op->key_param);
+    if (!kp)
+        return; /* unkeyed: round robin */
+    size_t n_slots = 0;
+    const char *const *slots = sl_operator_inputs(o->op);
+    while (slots[n_slots])
+        n_slots++;
+    o->keys = calloc(n_slots, sizeof *o->keys);
+    if (!o->keys)
+        return;
+    o->n_keys = n_slots;
+    for (size_t s = 0; s < n_slots; s++) {
+        const sl_node *k = kp;
+        if (kp->kind == SL_NODE_MAP) {
+            k = sl_node_get(kp, slots[s]);
+            if (!k) {
+                diag_at(d, kp, "parallelism %u partitions by '%s', which needs a field path for "
+                               "input '%s'", o->parallelism, pname, slots[s]);
+                continue;
+            }
+        }
+        if (k->kind == SL_NODE_SEQ)
+            k = common_key(o, k, d); /* grouping sets: a field every set groups by */
+        if (!k)
+            continue;
+        if (k->kind != SL_NODE_SCALAR || !set_path(k) || sl_path_parse(k->str, &o->keys[s]) != 0)
+            diag_at(d, k, "parallelism %u partitions the input by '%s', which must be a field "
+                          "path like data.customerId here (or set partition_by to one)",
+                    o->parallelism, pname);
+    }
+}
+
 /* Check one operator's own keys; fills type, parallelism, ports. Inputs come later. */
 static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
 {
@@ -349,15 +402,7 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
         }
     }
 
-    const sl_node *key = scalar_at(n, "partition_by", d);
-    const sl_node *kp = !key && e->op->key_param ? sl_node_get(n, e->op->key_param) : NULL;
-    if (kp && kp->kind == SL_NODE_SEQ)
-        key = common_key(o, kp, d); /* grouping sets: a field every set groups by */
-    else if (kp)
-        key = scalar_at(n, e->op->key_param, d);
-    if (key && sl_path_parse(key->str, &o->key) != 0)
-        diag_at(d, key, "invalid key '%s' (expected a field path like data.customerId)",
-                key->str);
+    load_keys(o, d);
 }
 
 /* Resolve one "op" or "op.port" reference from operator o's input slot. */

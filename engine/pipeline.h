@@ -44,7 +44,9 @@ typedef struct sl_opdef {
     size_t n_inputs;
     char **ports;            /* output port names; [0] is the main port */
     size_t n_ports;
-    sl_path key;             /* partitioning key (n == 0: unkeyed) */
+    /* partitioning key of each input slot (n_keys == 0: unkeyed); only with parallelism > 1 */
+    sl_path *keys;
+    size_t n_keys;
     /* sources: `watermark: {max_out_of_order, idle_timeout}` */
     int wm_enabled;          /* the source emits watermarks (else only +inf at its end) */
     int64_t wm_bound_ns;     /* max_out_of_order */
@@ -79,6 +81,9 @@ void sl_pipeline_destroy(sl_pipeline **pp);
 long sl_pipeline_find(const sl_pipeline *p, const char *name);
 /* Number of consumers of (op, port). */
 size_t sl_pipeline_consumers(const sl_pipeline *p, size_t op, int port);
+
+/* The partitioning key of o's input slot `slot`, or NULL when o is not keyed. */
+const sl_path *sl_opdef_key(const sl_opdef *o, int slot);
 
 /* Parse "a.b.c" (or "a" ) into a path. Returns 0 or -1 (empty segment). */
 int sl_path_parse(const char *s, sl_path *out);

@@ -18,7 +18,7 @@ static int fusable(const sl_pipeline *p, size_t d)
         return 0;
     if (u->parallelism != o->parallelism)
         return 0;
-    if (o->parallelism > 1 && o->key.n > 0)
+    if (sl_opdef_key(o, in->slot))
         return 0;
     return sl_pipeline_consumers(p, in->from, in->port) == 1;
 }
@@ -72,7 +72,7 @@ sl_edge_kind sl_plan_edge_kind(const sl_plan *plan, const sl_pipeline *p, size_t
         return SL_EDGE_FUSED;
     if (p->ops[op].parallelism == 1)
         return SL_EDGE_FORWARD;
-    return p->ops[op].key.n > 0 ? SL_EDGE_KEYED : SL_EDGE_ROUND_ROBIN;
+    return sl_opdef_key(&p->ops[op], in->slot) ? SL_EDGE_KEYED : SL_EDGE_ROUND_ROBIN;
 }
 
 const char *sl_edge_kind_name(sl_edge_kind k)

@@ -161,7 +161,7 @@ static int wire_edge(sl_runtime *rt, size_t to, const sl_input *in)
             return -ENOMEM;
         e->kind = kind;
         e->slot = in->slot;
-        e->key = &dst->key;
+        e->key = sl_opdef_key(dst, in->slot);
         e->n_b = kind == SL_EDGE_KEYED ? dst->parallelism : 1;
         e->b = calloc(e->n_b, sizeof *e->b);
         if (!e->b)
