@@ -25,20 +25,9 @@
 
 #include "sluice/operator.h"
 
-#define MAX_FIELDS 64
+#include "field_set.h"
+
 #define MAX_NAMES 64
-
-/* Where a computed field goes: a leaf (field >= 0) or a nested map. */
-typedef struct out_node {
-    char *name;
-    int field;
-    struct out_node *kids;
-    size_t n_kids;
-} out_node;
-
-typedef struct span {
-    size_t off, len;
-} span;
 
 /* A list of top-level attribute names, with their lengths (compared per event). */
 typedef struct name_list {
@@ -48,15 +37,11 @@ typedef struct name_list {
 } name_list;
 
 typedef struct transform {
-    const sl_expr *exprs[MAX_FIELDS];
-    const char *field_names[MAX_FIELDS];
-    size_t n_fields;
-    out_node root;                 /* its kids are the top-level outputs */
+    sl_field_set fields;
     int base_all;                  /* base = every input attribute */
     name_list keep, drop, ren_from, ren_to, computed; /* computed: the top-level outputs */
     int errors_port;
-    sl_wbuf vals, out;
-    span spans[MAX_FIELDS];
+    sl_wbuf out;
 } transform;
 
 static const sl_param params[] = {
@@ -68,61 +53,6 @@ static const sl_param params[] = {
 };
 
 static const char *const outputs[] = {"out", "errors", NULL};
-
-static out_node *child(out_node *parent, const char *name, size_t len)
-{
-    for (size_t i = 0; i < parent->n_kids; i++)
-        if (strlen(parent->kids[i].name) == len && memcmp(parent->kids[i].name, name, len) == 0)
-            return &parent->kids[i];
-    out_node *k = realloc(parent->kids, (parent->n_kids + 1) * sizeof *k);
-    if (!k)
-        return NULL;
-    parent->kids = k;
-    out_node *n = &k[parent->n_kids++];
-    memset(n, 0, sizeof *n);
-    n->field = -1;
-    n->name = strndup(name, len);
-    return n->name ? n : NULL;
-}
-
-static void free_tree(out_node *n)
-{
-    for (size_t i = 0; i < n->n_kids; i++)
-        free_tree(&n->kids[i]);
-    free(n->kids);
-    free(n->name);
-}
-
-/* Place field i at its dotted name. Returns 0, or -1 (reported) on a clash. */
-static int place(sl_ctx *ctx, transform *t, size_t i, const sl_node *at)
-{
-    const char *name = t->field_names[i];
-    out_node *n = &t->root;
-    for (;;) {
-        const char *dot = strchr(name, '.');
-        size_t len = dot ? (size_t)(dot - name) : strlen(name);
-        if (len == 0) {
-            ctx->host->config_error(ctx, at, "invalid field name '%s'", t->field_names[i]);
-            return -1;
-        }
-        if (n->field >= 0)
-            goto clash;
-        n = child(n, name, len);
-        if (!n)
-            return -1;
-        if (!dot)
-            break;
-        name = dot + 1;
-    }
-    if (n->field >= 0 || n->n_kids)
-        goto clash;
-    n->field = (int)i;
-    return 0;
-clash:
-    ctx->host->config_error(ctx, at, "field '%s' clashes with another field's name",
-                            t->field_names[i]);
-    return -1;
-}
 
 static int add_name(name_list *l, const char *name)
 {
@@ -155,7 +85,6 @@ static int transform_init(sl_ctx *ctx, void **state)
     if (!t)
         return SL_ERROR;
     *state = t;
-    t->root.field = -1;
     t->errors_port = h->port(ctx, "errors");
     const sl_node *fields = h->param(ctx, "fields");
     if (names(ctx, "keep", &t->keep) || names(ctx, "drop", &t->drop))
@@ -170,26 +99,14 @@ static int transform_init(sl_ctx *ctx, void **state)
         }
     }
     t->base_all = !fields && !h->param(ctx, "keep");
-    int bad = 0;
-    for (size_t i = 0; fields && i < h->node_len(fields); i++) {
-        if (i == MAX_FIELDS) {
-            h->config_error(ctx, fields, "a transform computes at most %d fields", MAX_FIELDS);
-            return SL_ERROR;
-        }
-        const sl_node *v = h->node_at(fields, i);
-        t->field_names[i] = h->node_key(fields, i);
-        t->exprs[i] = h->expr_compile(ctx, v, NULL, NULL);
-        bad |= !t->exprs[i];
-        t->n_fields = i + 1;
-        if (!bad && place(ctx, t, i, v) != 0)
-            bad = 1;
-    }
     if (!fields && !t->keep.n && !t->drop.n && !t->ren_from.n) {
         h->config_error(ctx, NULL, "transform needs 'fields', 'keep', 'drop' or 'rename'");
         return SL_ERROR;
     }
-    for (size_t i = 0; !bad && i < t->root.n_kids; i++)
-        add_name(&t->computed, t->root.kids[i].name); /* at most MAX_FIELDS = MAX_NAMES */
+    int bad = sl_field_set_init(&t->fields, ctx, fields, NULL) != 0;
+    /* at most SL_FIELDS_MAX = MAX_NAMES top-level outputs */
+    for (size_t i = 0; !bad && i < sl_field_set_top(&t->fields); i++)
+        add_name(&t->computed, sl_field_set_top_name(&t->fields, i));
     return bad ? SL_ERROR : SL_OK;
 }
 
@@ -201,31 +118,13 @@ static int in_list(const name_list *l, const char *k, size_t klen)
     return -1;
 }
 
-static int write_node(transform *t, const out_node *n)
-{
-    if (n->field >= 0)
-        return sl_wbuf_append(&t->out, t->vals.data + t->spans[n->field].off,
-                              t->spans[n->field].len);
-    int bad = sl_mp_write_map(&t->out, (uint32_t)n->n_kids);
-    for (size_t i = 0; i < n->n_kids; i++) {
-        bad |= sl_mp_write_cstr(&t->out, n->kids[i].name);
-        bad |= write_node(t, &n->kids[i]);
-    }
-    return bad;
-}
-
 /* Build the output for one event into t->out. Returns 1 ok, 0 eval error, -1 bad input. */
 static int build(transform *t, sl_ctx *ctx, const uint8_t *ev, size_t len, const char **why)
 {
-    const sl_host *h = ctx->host;
-    sl_wbuf_reset(&t->vals);
-    for (size_t i = 0; i < t->n_fields; i++) {
-        t->spans[i].off = t->vals.len;
-        if (h->expr_value(ctx, t->exprs[i], &ev, &len, 1, &t->vals) != 0) {
-            *why = t->field_names[i];
-            return 0;
-        }
-        t->spans[i].len = t->vals.len - t->spans[i].off;
+    size_t failed;
+    if (sl_field_set_eval(&t->fields, ctx, &ev, &len, 1, 0, &failed) != 0) {
+        *why = t->fields.names[failed];
+        return 0;
     }
     /* the base attributes kept, after room for the largest map header */
     const uint8_t *p = ev, *end = ev + len;
@@ -236,7 +135,7 @@ static int build(transform *t, sl_ctx *ctx, const uint8_t *ev, size_t len, const
     sl_wbuf_reset(&t->out);
     if (sl_wbuf_append(&t->out, "\xdf\0\0\0\0", HDR) != 0)
         return -1;
-    uint32_t count = (uint32_t)t->root.n_kids;
+    uint32_t count = (uint32_t)t->computed.n;
     for (uint32_t i = 0; i < m.v.n; i++) {
         const char *key;
         size_t klen;
@@ -292,11 +191,7 @@ static int build(transform *t, sl_ctx *ctx, const uint8_t *ev, size_t len, const
     memmove(t->out.data + hlen, t->out.data + HDR, t->out.len - HDR);
     memcpy(t->out.data, hdr, hlen);
     t->out.len -= HDR - hlen;
-    for (size_t i = 0; i < t->root.n_kids; i++)
-        if (sl_mp_write_str(&t->out, t->computed.name[i], t->computed.len[i]) != 0 ||
-            write_node(t, &t->root.kids[i]) != 0)
-            return -1;
-    return 1;
+    return sl_field_set_write(&t->fields, &t->out) != 0 ? -1 : 1;
 }
 
 static int transform_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
@@ -332,8 +227,7 @@ static void transform_destroy(void *state)
     transform *t = state;
     if (!t)
         return;
-    free_tree(&t->root);
-    sl_wbuf_fini(&t->vals);
+    sl_field_set_fini(&t->fields);
     sl_wbuf_fini(&t->out);
     free(t);
 }
