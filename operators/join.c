@@ -260,35 +260,59 @@ static int64_t sat_add(int64_t a, int64_t b)
     return a + b;
 }
 
-static int one_event(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t len, int64_t wm)
+/* What the first pass over a batch learned about one event. */
+typedef struct prepared {
+    int64_t time;
+    uint64_t hash;
+    uint32_t key_off, key_len;
+    int ok; /* 0: already sent to errors */
+} prepared;
+
+/* First pass: time and key of event i (into j->key), its hash; prefetch its table slot. */
+static int prepare(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t len, prepared *pr)
 {
     const sl_host *h = ctx->host;
     const uint8_t *p = ev;
     sl_mp_val tv;
-    int64_t t;
+    pr->ok = 0;
     if (sl_mp_map_find(&p, ev + len, "time", 4) != 1 || sl_mp_read(&p, ev + len, &tv) != 0 ||
-        sl_mp_timestamp_ns(&tv, &t) != 0) {
+        sl_mp_timestamp_ns(&tv, &pr->time) != 0) {
         snprintf(j->detail, sizeof j->detail, "no event time (a 'time' timestamp)");
         return drop(j, ctx, j->errors_port, "eval_error", ev, len);
     }
-    sl_wbuf_reset(&j->key);
+    size_t off = j->key.len;
     if (h->expr_value(ctx, j->on[side], &ev, &len, 1, &j->key) != 0) {
+        j->key.len = off;
         snprintf(j->detail, sizeof j->detail, "on.%s: %s", side ? "right" : "left",
                  h->expr_error(ctx));
         return drop(j, ctx, j->errors_port, "eval_error", ev, len);
     }
+    pr->key_off = (uint32_t)off;
+    pr->key_len = (uint32_t)(j->key.len - off);
+    pr->hash = sl_join_hash(j->key.data + off, pr->key_len);
+    sl_join_buffer_prefetch(&j->buf, pr->hash);
+    pr->ok = 1;
+    return SL_OK;
+}
+
+/* Second pass: late check, probe the other side, then wait in the buffer. */
+static int apply(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t len,
+                 const prepared *pr, int64_t wm)
+{
+    const sl_host *h = ctx->host;
+    int64_t t = pr->time;
+    const uint8_t *key = j->key.data + pr->key_off;
     if (wm != INT64_MIN && t < sat_add(wm, -j->lateness)) {
         snprintf(j->detail, sizeof j->detail, "%s event older than the watermark%s",
                  side ? "right" : "left", j->lateness ? " - allowed_lateness" : "");
         return drop(j, ctx, j->late_port, "late", ev, len);
     }
-    if (j->key.len == 1 && j->key.data[0] == 0xc0) { /* a null key matches nothing */
+    if (pr->key_len == 1 && key[0] == 0xc0) { /* a null key matches nothing */
         h->count(ctx, "null_keys", 1);
         if (j->left_join && side == SL_JOIN_LEFT)
             return emit_pair(j, ctx, ev, len, t, NULL, 0, 0);
         return SL_OK;
     }
-    uint64_t hash = sl_join_hash(j->key.data, j->key.len);
     /* a left event at t pairs with right events at [t - before, t + after], and back */
     int64_t lo = side == SL_JOIN_LEFT ? sat_add(t, -j->before) : sat_add(t, -j->after);
     int64_t hi = side == SL_JOIN_LEFT ? sat_add(t, j->after) : sat_add(t, j->before);
@@ -298,12 +322,12 @@ static int one_event(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t l
     j->side = side;
     uint64_t before = j->pairs;
     void *arg[2] = {ctx, j};
-    if (sl_join_buffer_probe(&j->buf, !side, hash, j->key.data, j->key.len, lo, hi, on_partner,
+    if (sl_join_buffer_probe(&j->buf, !side, pr->hash, key, pr->key_len, lo, hi, on_partner,
                              arg) != 0)
         return SL_ERROR;
     int64_t expire = sat_add(t, side == SL_JOIN_LEFT ? j->after : j->before);
-    sl_join_entry *e = sl_join_buffer_add(&j->buf, side, hash, j->key.data, j->key.len, t, expire,
-                                          ev, len);
+    sl_join_entry *e =
+        sl_join_buffer_add(&j->buf, side, pr->hash, key, pr->key_len, t, expire, ev, len);
     if (!e) {
         h->log(ctx, SL_LOG_ERROR, "out of memory holding %zu events", j->buf.n_entries);
         return SL_ERROR;
@@ -316,11 +340,23 @@ static int join_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
 {
     join *j = state;
     int64_t wm = b->watermark > j->wm ? b->watermark : j->wm; /* a restored one may be ahead */
-    for (uint32_t i = 0; i < b->count; i++) {
-        size_t len;
-        const uint8_t *ev = sl_batch_event(b, i, &len);
-        if (one_event(j, ctx, input, ev, len, wm) != SL_OK)
-            return SL_ERROR;
+    enum { CHUNK = 256 }; /* events prepared ahead: their table slots load meanwhile */
+    prepared pr[CHUNK];
+    for (uint32_t at = 0; at < b->count; at += CHUNK) {
+        uint32_t n = b->count - at < CHUNK ? b->count - at : CHUNK;
+        sl_wbuf_reset(&j->key);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t len;
+            const uint8_t *ev = sl_batch_event(b, at + i, &len);
+            if (prepare(j, ctx, input, ev, len, &pr[i]) != SL_OK)
+                return SL_ERROR;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            size_t len;
+            const uint8_t *ev = sl_batch_event(b, at + i, &len);
+            if (pr[i].ok && apply(j, ctx, input, ev, len, &pr[i], wm) != SL_OK)
+                return SL_ERROR;
+        }
     }
     return SL_OK;
 }

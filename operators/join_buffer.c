@@ -92,25 +92,24 @@ static void obj_free(sl_join_buffer *jb, void *p, int big, size_t size)
 
 /* ------------------------------------------------------------ keys */
 
-static int key_eq(const sl_join_key *k, uint64_t hash, const void *key, size_t klen)
+static int key_eq(const sl_join_slot *s, uint64_t hash, const void *key, size_t klen)
 {
-    return k->hash == hash && k->klen == klen && memcmp(k->bytes, key, klen) == 0;
+    return s->hash == hash && s->key->klen == klen && memcmp(s->key->bytes, key, klen) == 0;
 }
 
 static int table_grow(sl_join_buffer *jb)
 {
     size_t n = jb->n_slots ? jb->n_slots * 2 : 1024;
-    sl_join_key **s = calloc(n, sizeof *s);
+    sl_join_slot *s = calloc(n, sizeof *s);
     if (!s)
         return -1;
     for (size_t i = 0; i < jb->n_slots; i++) {
-        sl_join_key *k = jb->slots[i];
-        if (!k)
+        if (!jb->slots[i].key)
             continue;
-        size_t j = k->hash & (n - 1);
-        while (s[j])
+        size_t j = jb->slots[i].hash & (n - 1);
+        while (s[j].key)
             j = (j + 1) & (n - 1);
-        s[j] = k;
+        s[j] = jb->slots[i];
     }
     free(jb->slots);
     jb->bytes += (n - jb->n_slots) * sizeof *s;
@@ -123,7 +122,7 @@ static int table_grow(sl_join_buffer *jb)
 static size_t key_slot(const sl_join_buffer *jb, uint64_t hash, const void *key, size_t klen)
 {
     size_t mask = jb->n_slots - 1, i = hash & mask;
-    while (jb->slots[i] && !key_eq(jb->slots[i], hash, key, klen))
+    while (jb->slots[i].key && !key_eq(&jb->slots[i], hash, key, klen))
         i = (i + 1) & mask;
     return i;
 }
@@ -132,14 +131,14 @@ static void key_remove(sl_join_buffer *jb, sl_join_key *k)
 {
     size_t mask = jb->n_slots - 1, i = key_slot(jb, k->hash, k->bytes, k->klen);
     /* backward-shift deletion keeps every probe chain unbroken without tombstones */
-    for (size_t j = (i + 1) & mask; jb->slots[j]; j = (j + 1) & mask) {
-        size_t home = jb->slots[j]->hash & mask;
+    for (size_t j = (i + 1) & mask; jb->slots[j].key; j = (j + 1) & mask) {
+        size_t home = jb->slots[j].hash & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             jb->slots[i] = jb->slots[j];
             i = j;
         }
     }
-    jb->slots[i] = NULL;
+    jb->slots[i].key = NULL;
     jb->n_keys--;
     obj_free(jb, k, (int)k->big, sizeof *k + k->klen);
 }
@@ -197,7 +196,7 @@ sl_join_entry *sl_join_buffer_add(sl_join_buffer *jb, int side, uint64_t hash, c
     if ((jb->n_keys + 1) * 2 > jb->n_slots && table_grow(jb) != 0)
         return NULL;
     size_t slot = key_slot(jb, hash, key, klen);
-    sl_join_key *k = jb->slots[slot];
+    sl_join_key *k = jb->slots[slot].key;
     int big;
     if (!k) {
         k = obj_alloc(jb, sizeof *k + klen, &big);
@@ -208,7 +207,7 @@ sl_join_entry *sl_join_buffer_add(sl_join_buffer *jb, int side, uint64_t hash, c
         k->klen = (uint32_t)klen;
         k->big = (uint32_t)big;
         memcpy(k->bytes, key, klen);
-        jb->slots[slot] = k;
+        jb->slots[slot] = (sl_join_slot){hash, k};
         jb->n_keys++;
     }
     sl_join_entry *e = obj_alloc(jb, sizeof *e + len, &big);
@@ -263,7 +262,7 @@ int sl_join_buffer_probe(sl_join_buffer *jb, int side, uint64_t hash, const void
 {
     if (!jb->n_keys)
         return 0;
-    sl_join_key *k = jb->slots[key_slot(jb, hash, key, klen)];
+    sl_join_key *k = jb->slots[key_slot(jb, hash, key, klen)].key;
     for (sl_join_entry *e = k ? k->head[side] : NULL; e; e = e->next) {
         if (e->time < lo || e->time > hi)
             continue;

@@ -48,8 +48,13 @@ typedef struct sl_join_heap_item {
     sl_join_entry *e;
 } sl_join_heap_item;
 
+typedef struct sl_join_slot {
+    uint64_t hash;         /* the key's, kept here so probing touches no key record */
+    sl_join_key *key;      /* NULL: empty */
+} sl_join_slot;
+
 typedef struct sl_join_buffer {
-    sl_join_key **slots;   /* open addressing, linear probing */
+    sl_join_slot *slots;   /* open addressing, linear probing */
     size_t n_slots, n_keys;
     sl_join_heap_item *heap;
     size_t heap_n, heap_cap;
@@ -75,6 +80,13 @@ uint64_t sl_join_hash(const void *key, size_t klen);
 sl_join_entry *sl_join_buffer_add(sl_join_buffer *jb, int side, uint64_t hash, const void *key,
                                   size_t klen, int64_t time, int64_t expire, const void *ev,
                                   size_t len);
+
+/* Start loading the table slot of `hash` (a batch hashes its keys first, then probes). */
+static inline void sl_join_buffer_prefetch(const sl_join_buffer *jb, uint64_t hash)
+{
+    if (jb->n_slots)
+        __builtin_prefetch(&jb->slots[hash & (jb->n_slots - 1)]);
+}
 
 /* Called for each partner; returns 0 to go on, nonzero to stop (returned by probe). */
 typedef int (*sl_join_visit)(void *arg, sl_join_entry *e);
