@@ -27,7 +27,9 @@ struct sl_harness {
     char *yaml;
     sl_wbuf input;             /* queued events, msgpack back to back */
     uint32_t *ends;
+    uint8_t *slots;            /* the input slot of each queued event */
     size_t n_in;
+    const char *const *inputs; /* slot names, or NULL for `input` */
     port_out ports[MAX_PORTS];
     size_t n_ports;
     sl_json_parser *jp;
@@ -54,11 +56,17 @@ static int feed_produce(void *state, sl_ctx *ctx, int64_t deadline)
     if (*next == current->n_in)
         return SL_EOS;
     size_t start = *next ? current->ends[*next - 1] : 0;
-    if (sl_emit(ctx, 0, current->input.data + start, current->ends[*next] - start) != 0)
+    if (sl_emit(ctx, current->slots[*next], current->input.data + start,
+                current->ends[*next] - start) != 0)
         return SL_ERROR;
     (*next)++;
     return SL_OK;
 }
+
+static const sl_param feed_params[] = {
+    {"ports", SL_PARAM_MAP, NULL, 0, "one output port per input slot of the operator", NULL},
+    {NULL, 0, NULL, 0, NULL, NULL},
+};
 
 static const sl_operator feed_op = {
     .abi_version = SL_ABI_VERSION,
@@ -66,6 +74,8 @@ static const sl_operator feed_op = {
     .name = "test.feed",
     .flags = SL_OP_SOURCE,
     .param_size = sizeof(sl_param),
+    .params = feed_params,
+    .port_param = "ports",
     .init = feed_init,
     .produce = feed_produce,
     .destroy = free,
@@ -137,12 +147,23 @@ static char *pipeline_text(const sl_harness *h, const char *op_yaml, const char 
     if (!s)
         return NULL;
     size_t n = (size_t)snprintf(s, cap, "pipeline: harness\nstate_dir: '%s'\n", h->state_dir);
+    char ports[256] = "", wires[512] = "";
+    for (const char *const *in = h->inputs; in && *in; in++) {
+        size_t pl = strlen(ports), wl = strlen(wires);
+        snprintf(ports + pl, sizeof ports - pl, "%s%s: 1", pl ? ", " : ", ports: {", *in);
+        snprintf(wires + wl, sizeof wires - wl, "    %s: feed.%s\n", *in, *in);
+    }
+    if (h->inputs)
+        strncat(ports, "}", sizeof ports - strlen(ports) - 1);
+    else
+        snprintf(wires, sizeof wires, "    input: feed.out\n");
     if (bound)
         n += (size_t)snprintf(s + n, cap - n, "batch: {max_events: 1}\noperators:\n"
-                              "  feed: {type: test.feed, watermark: {max_out_of_order: %s}}\n", bound);
+                              "  feed: {type: test.feed, watermark: {max_out_of_order: %s}%s}\n",
+                              bound, ports);
     else
-        n += (size_t)snprintf(s + n, cap - n, "operators:\n  feed: {type: test.feed}\n");
-    n += (size_t)snprintf(s + n, cap - n, "  op:\n    input: feed\n    fuse: false\n");
+        n += (size_t)snprintf(s + n, cap - n, "operators:\n  feed: {type: test.feed%s}\n", ports);
+    n += (size_t)snprintf(s + n, cap - n, "  op:\n%s    fuse: false\n", wires);
     for (const char *line = op_yaml; *line;) {
         const char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
@@ -179,6 +200,7 @@ sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts
     current = h;
     h->jp = sl_json_parser_new();
     const char *bound = opts ? opts->max_out_of_order : NULL;
+    h->inputs = opts ? opts->inputs : NULL;
     if (opts && opts->state_dir) {
         h->state_dir = strdup(opts->state_dir);
     } else {
@@ -225,8 +247,18 @@ err:
     return NULL;
 }
 
-int sl_harness_push(sl_harness *h, const char *json)
+int sl_harness_push(sl_harness *h, const char *json) { return sl_harness_push_to(h, NULL, json); }
+
+int sl_harness_push_to(sl_harness *h, const char *slot, const char *json)
 {
+    int port = 0;
+    for (const char *const *in = h->inputs; slot && in && *in; in++)
+        if (strcmp(*in, slot) == 0)
+            port = (int)(in - h->inputs) + 1; /* the feed's port 0 is its unused "out" */
+    if (slot && port == 0) {
+        fprintf(stderr, "harness: no input slot '%s'\n", slot);
+        return -1;
+    }
     size_t len = strlen(json);
     char *padded = calloc(1, len + SL_JSON_PADDING);
     char err[256];
@@ -241,9 +273,14 @@ int sl_harness_push(sl_harness *h, const char *json)
         return -1;
     }
     uint32_t *e = realloc(h->ends, (h->n_in + 1) * sizeof *e);
-    if (!e)
+    if (e)
+        h->ends = e;
+    uint8_t *sl = realloc(h->slots, h->n_in + 1);
+    if (sl)
+        h->slots = sl;
+    if (!e || !sl)
         return -1;
-    h->ends = e;
+    h->slots[h->n_in] = (uint8_t)port;
     h->ends[h->n_in++] = (uint32_t)h->input.len;
     return 0;
 }
@@ -320,6 +357,7 @@ void sl_harness_destroy(sl_harness **hp)
     }
     sl_wbuf_fini(&h->input);
     free(h->ends);
+    free(h->slots);
     sl_json_parser_destroy(&h->jp);
     if (h->own_state_dir && h->state_dir) {
         static const char *const files[] = {"data.mdb", "lock.mdb", "sluice.lock"};

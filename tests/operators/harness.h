@@ -26,6 +26,9 @@ typedef struct sl_harness_opts {
      * `time`) and sends one event per batch, so event i is processed under the
      * watermark of the events before it */
     const char *max_out_of_order;
+    /* non-NULL: the operator's input slots (e.g. {"left", "right", NULL}), each fed by
+     * sl_harness_push_to; NULL: the one slot `input` */
+    const char *const *inputs;
 } sl_harness_opts;
 sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts);
 /*
@@ -36,6 +39,8 @@ sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts
 void sl_harness_checkpoint(sl_harness *h, uint64_t restore_id, uint64_t snapshot_id);
 /* Queue one input event as a JSON object. Returns 0 or -1 (not valid JSON). */
 int sl_harness_push(sl_harness *h, const char *json);
+/* Queue one input event for input slot `slot` (see sl_harness_opts.inputs). */
+int sl_harness_push_to(sl_harness *h, const char *slot, const char *json);
 /* Run the operator over everything queued, to end of stream. Returns 0 or the runtime's error. */
 int sl_harness_run(sl_harness *h);
 /* Number of events emitted on `port`, and the i-th as compact JSON (borrowed). */
