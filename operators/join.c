@@ -444,7 +444,7 @@ static int join_snapshot(void *state, sl_ctx *ctx, uint64_t id)
     void *arg[2] = {ctx, j};
     meta m = {id, fingerprint(j), j->wm};
     if (h->kv_clear(ctx, j->db) != 0 || sl_join_buffer_each(&j->buf, put_entry, arg) != 0 ||
-        h->kv_put(ctx, j->meta_db, "", 0, &m, sizeof m) != 0) {
+        h->kv_put(ctx, j->meta_db, "m", 1, &m, sizeof m) != 0) {
         h->kv_abort(ctx);
         return SL_ERROR;
     }
@@ -483,7 +483,7 @@ static int join_restore(void *state, sl_ctx *ctx, uint64_t id)
     meta m;
     if (open_dbs(j, ctx) != SL_OK || h->kv_begin(ctx, 0) != 0)
         return SL_ERROR;
-    int rc = h->kv_get(ctx, j->meta_db, "", 0, &v, &vlen);
+    int rc = h->kv_get(ctx, j->meta_db, "m", 1, &v, &vlen);
     if (rc != 0 || vlen != sizeof m) {
         h->kv_abort(ctx);
         h->log(ctx, SL_LOG_ERROR, "no join state for checkpoint %" PRIu64, id);
