@@ -15,6 +15,9 @@ Scenarios (docs/benchmarks.md says what each measures):
   gen->agg(status)->null    aggregate: count() and sum(data.total) per 1-minute
                             tumbling window and data.status (watermark 10s, LMDB state)
   gen->agg(customer)->null  the same per data.customerId, 1M distinct customers
+  gen->dedup->null      dedup by id (capacity 10M, 1% error rate) of the generator's
+                        stream with 1% re-sent events
+  gen->join->null       route orders/payments, join them on data.orderId within 90s
 
 Every figure is the whole process timed from outside (wall clock from spawn
 to exit, peak RSS from GNU time's %M), for the engine and the loop alike.
@@ -31,6 +34,7 @@ size (du) taken after it: the LMDB size printed below the table.
 Environment:
   BENCH_SCALE=0.1    scale the event counts (10M generated, 1M from file)
   BENCH_REPEAT=3     runs per command
+  BENCH_ONLY=a,h,i   run only these scenarios (by letter, as logged)
   SLUICE_SHARED      where shared/bench/gen_events.py is (default ../shared)
 
 The input of file->file is made once by gen_events.py (about 17 s per 1M
@@ -222,6 +226,54 @@ AGG_SCENARIOS = (
 )
 
 
+STATEFUL_SCENARIOS = (
+    # tag, name, the operators after the generator, the loop's command
+    ("h", "dedup", """\
+  op:
+    type: dedup
+    input: gen
+    key: id
+    capacity: 10000000
+    error_rate: 0.01
+    horizon: 24h""", "dedup"),
+    ("i", "join", """\
+  split:
+    type: route
+    input: gen
+    routes: {orders: 'type.startsWith("order.")', payments: 'type == "payment.processed"'}
+  op:
+    type: join
+    left: split.orders
+    right: split.payments
+    on: {left: data.orderId, right: data.orderId}
+    within: 90s
+    fields: {orderId: left.data.orderId, total: left.data.total, amount: right.data.amount}""",
+     "join"),
+)
+
+
+def stateful_pipelines(tmp, gen_n, name, ops, state_dir, out_path):
+    """(h)/(i): source.generator (watermark 10s) -> ops -> sink.null (timed) or sink.file
+    JSON lines (rows counted). Returns (timed, checked)."""
+    files = []
+    for sink in ("{type: sink.null, input: op}",
+                 "{type: sink.file, input: op, path: %s}" % json.dumps(out_path)):
+        files.append(write(os.path.join(tmp, "gen-%s-%d.yaml" % (name, len(files))), f"""\
+pipeline: bench-gen-{name}
+state_dir: {json.dumps(state_dir)}
+{BATCH}
+operators:
+  gen:
+    type: source.generator
+    count: {gen_n}
+    seed: 7
+    watermark: {{max_out_of_order: 10s}}
+{ops}
+  sink: {sink}
+"""))
+    return tuple(files)
+
+
 def agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, out_path):
     """(f)/(g): source.generator (watermark 10s) -> aggregate -> sink.null (timed) or
     sink.file JSON lines (rows counted). Returns (timed, checked)."""
@@ -363,6 +415,8 @@ def main():
     data_dir = os.path.join(build, "bench-data")
     in_path = events_file(data_dir, file_n)
 
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    want = lambda tag: not only or tag in only
     rows = []
     agg_notes, state_sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir) as tmp:
@@ -371,30 +425,33 @@ def main():
         ya, yb, yc = pipelines(tmp, gen_n, in_path, eng_out)
         run = [sluice, "run", "--no-progress"]
 
-        log("bench: (a) gen->null, %d events" % gen_n)
-        e, lp = measure([("engine gen->null", run + [ya], None),
-                         ("loop gen", [loop, "gen", str(gen_n)], gen_n)], tmp, repeat)
-        rows.append(("gen->null", gen_n, e, lp))
+        if want("a"):
+            log("bench: (a) gen->null, %d events" % gen_n)
+            e, lp = measure([("engine gen->null", run + [ya], None),
+                             ("loop gen", [loop, "gen", str(gen_n)], gen_n)], tmp, repeat)
+            rows.append(("gen->null", gen_n, e, lp))
 
-        log("bench: (b) file->file, %d events" % file_n)
-        e, lp = measure([("engine file->file", run + [yb], None),
-                         ("loop file", [loop, "file", in_path, loop_out], file_n)], tmp, repeat)
-        if not same_file(eng_out, loop_out):
-            raise SystemExit("bench: file->file: the engine's output differs from the loop's "
-                             "(%s, %s)" % (eng_out, loop_out))
-        os.unlink(eng_out)
-        os.unlink(loop_out)
-        rows.append(("file->file", file_n, e, lp))
+        if want("b"):
+            log("bench: (b) file->file, %d events" % file_n)
+            e, lp = measure([("engine file->file", run + [yb], None),
+                             ("loop file", [loop, "file", in_path, loop_out], file_n)], tmp, repeat)
+            if not same_file(eng_out, loop_out):
+                raise SystemExit("bench: file->file: the engine's output differs from the loop's "
+                                 "(%s, %s)" % (eng_out, loop_out))
+            os.unlink(eng_out)
+            os.unlink(loop_out)
+            rows.append(("file->file", file_n, e, lp))
 
-        log("bench: (c) gen->%dxidentity->null, %d events" % (HOPS, gen_n))
-        e, u, lp = measure([("engine chain, fused", run + [yc], None),
-                            ("engine chain, --no-fusion", run + ["--no-fusion", yc], None),
-                            ("loop chain", [loop, "chain", str(gen_n), str(HOPS)], gen_n)],
-                           tmp, repeat)
-        rows.append(("gen->%dxid->null fused" % HOPS, gen_n, e, lp))
-        rows.append(("gen->%dxid->null --no-fusion" % HOPS, gen_n, u, lp))
+        if want("c"):
+            log("bench: (c) gen->%dxidentity->null, %d events" % (HOPS, gen_n))
+            e, u, lp = measure([("engine chain, fused", run + [yc], None),
+                                ("engine chain, --no-fusion", run + ["--no-fusion", yc], None),
+                                ("loop chain", [loop, "chain", str(gen_n), str(HOPS)], gen_n)],
+                               tmp, repeat)
+            rows.append(("gen->%dxid->null fused" % HOPS, gen_n, e, lp))
+            rows.append(("gen->%dxid->null --no-fusion" % HOPS, gen_n, u, lp))
 
-        for tag, name in (("d", "filter"), ("e", "transform")):
+        for tag, name in [x for x in (("d", "filter"), ("e", "transform")) if want(x[0])]:
             # the output check needs no 10M events: 1M (or fewer) says as much
             checked = stateless_pipelines(tmp, min(gen_n, 1_000_000), eng_out)[name][1]
             timed = stateless_pipelines(tmp, gen_n, eng_out)[name][0]
@@ -413,7 +470,8 @@ def main():
 
         state_dir = os.path.join(tmp, "state")
         check_n = min(gen_n, 1_000_000)
-        for tag, name, gen_extra, window, group_by, loop_cmd in AGG_SCENARIOS:
+        for tag, name, gen_extra, window, group_by, loop_cmd in filter(lambda x: want(x[0]),
+                                                                       AGG_SCENARIOS):
             checked = agg_pipelines(tmp, check_n, name, gen_extra, window, group_by, state_dir,
                                     eng_out)[1]
             timed = agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, eng_out)[0]
@@ -431,6 +489,30 @@ def main():
             agg_notes.append("%s: %d rows from %d events, engine and loop alike"
                              % (name, eng_rows, check_n))
             row = "gen->agg(%s)->null" % name
+            e, lp = measure([("engine " + row, run + [timed], None, state_dir),
+                             ("loop " + loop_cmd, [loop, loop_cmd, str(gen_n)], gen_n)],
+                            tmp, repeat, state_sizes)
+            rows.append((row, gen_n, e, lp))
+
+        for tag, name, ops, loop_cmd in filter(lambda x: want(x[0]), STATEFUL_SCENARIOS):
+            checked = stateful_pipelines(tmp, check_n, name, ops, state_dir, eng_out)[1]
+            timed = stateful_pipelines(tmp, gen_n, name, ops, state_dir, eng_out)[0]
+            log("bench: (%s) gen->%s->null, %d events" % (tag, name, gen_n))
+            shutil.rmtree(state_dir, ignore_errors=True)
+            subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
+            shutil.rmtree(state_dir, ignore_errors=True)
+            eng_rows = count_lines(eng_out)
+            os.unlink(eng_out)
+            out = subprocess.run([loop, loop_cmd, str(check_n)], cwd=tmp, check=True,
+                                 stdout=subprocess.PIPE).stdout.split()
+            # the loop prints duplicates (dedup) or pairs (join)
+            loop_rows = check_n - int(out[2]) if name == "dedup" else int(out[2])
+            if loop_rows != eng_rows:
+                raise SystemExit("bench: %s on %d events: the engine wrote %d rows, the loop "
+                                 "%d" % (name, check_n, eng_rows, loop_rows))
+            agg_notes.append("%s: %d rows from %d events, engine and loop alike"
+                             % (name, eng_rows, check_n))
+            row = "gen->%s->null" % name
             e, lp = measure([("engine " + row, run + [timed], None, state_dir),
                              ("loop " + loop_cmd, [loop, loop_cmd, str(gen_n)], gen_n)],
                             tmp, repeat, state_sizes)
@@ -457,7 +539,7 @@ def main():
         out.append("LMDB state (du of state_dir after the run, largest of the runs): " +
                    ", ".join("%s %s" % (k, human_bytes(v)) for k, v in state_sizes.items()))
     if agg_notes:
-        out.append("aggregate rows (checked once, sink.file): " + "; ".join(agg_notes))
+        out.append("rows (checked once, sink.file): " + "; ".join(agg_notes))
     if min(r[2][0] for r in rows) < 1.0:
         out.append("note: engine runs under 1 s: fixed per-run costs (start-up, up to 50 ms to "
                    "notice the end) weigh on ev/s; see docs/benchmarks.md")

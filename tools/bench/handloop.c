@@ -933,6 +933,267 @@ static int run_agg(uint64_t n, int by_customer, uint64_t *events, uint64_t *rows
     return rc;
 }
 
+/* ------------------------------------------------------------ dedup */
+
+/*
+ * bench.py's dedup scenario: source.generator (dup_frac 0.01) -> dedup {key:
+ * id} -> sink.null. A plain open-addressing set of the ids seen (inline
+ * keys, linear probing, at most half full): an id already in it is a
+ * duplicate. No bloom filter, no time, no state store: the floor.
+ */
+#define DD_KEY_MAX 23
+
+typedef struct dd_slot {
+    uint64_t hash; /* 0: empty */
+    uint8_t klen;
+    char key[DD_KEY_MAX]; /* 32 bytes a slot */
+} dd_slot;
+
+static uint64_t bytes_hash(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return (h ^ (h >> 31)) | 1;
+}
+
+static int run_dedup(uint64_t n, uint64_t *events, uint64_t *dups)
+{
+    gen g;
+    gen_init(&g);
+    size_t cap = 1;
+    while (cap < n + n / 4) /* at most 80% full: ids are unique but for the 1% re-sent */
+        cap <<= 1;
+    dd_slot *t = calloc(cap, sizeof *t);
+    int rc = t ? 0 : -1;
+    uint64_t passed = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        const sl_wbuf *ev = gen_next(&g);
+        const uint8_t *p = ev ? ev->data : NULL;
+        sl_mp_val v;
+        if (!ev || sl_mp_map_find(&p, ev->data + ev->len, "id", 2) != 1 ||
+            sl_mp_read(&p, ev->data + ev->len, &v) != 0 || v.type != SL_MP_STR ||
+            v.v.str.len > DD_KEY_MAX) {
+            rc = -1;
+            break;
+        }
+        uint64_t h = bytes_hash(v.v.str.ptr, v.v.str.len);
+        size_t j = h & (cap - 1);
+        while (t[j].hash && !(t[j].hash == h && t[j].klen == v.v.str.len &&
+                              memcmp(t[j].key, v.v.str.ptr, v.v.str.len) == 0))
+            j = (j + 1) & (cap - 1);
+        if (t[j].hash) {
+            ++*dups;
+            continue;
+        }
+        t[j].hash = h;
+        t[j].klen = (uint8_t)v.v.str.len;
+        memcpy(t[j].key, v.v.str.ptr, v.v.str.len);
+        passed += ev->len;
+    }
+    sink_value = passed;
+    *events = g.n;
+    free(t);
+    gen_fini(&g);
+    return rc;
+}
+
+/* ------------------------------------------------------------ join */
+
+/*
+ * bench.py's join scenario: source.generator (watermark: {max_out_of_order:
+ * 10s}) -> route {orders: order.*, payments: payment.processed} -> join {on:
+ * data.orderId both sides, within: 90s, fields: {orderId, total, amount}} ->
+ * sink.null. One open-addressing table by orderId whose slot holds up to
+ * JL_PER_SIDE events of each side inline (time, value, id); an arriving
+ * event pairs with the other side's events within 90 s and builds the row
+ * {orderId, total, amount, id: "<left id>/<right id>", time} the engine
+ * builds; slots are swept (table rebuilt) whenever the watermark (largest
+ * time - 10 s) has moved 90 s, dropping events whose interval it passed.
+ */
+#define JL_WITHIN_NS 90000000000ll
+#define JL_OOO_NS 10000000000ll
+#define JL_PER_SIDE 4
+#define JL_KEY_MAX 16
+#define JL_ID_MAX 24
+
+typedef struct jl_ev {
+    int64_t t;
+    double v;
+    uint8_t idlen;
+    char id[JL_ID_MAX];
+} jl_ev;
+
+typedef struct jl_slot {
+    uint64_t hash; /* 0: empty */
+    uint8_t klen, n[2];
+    char key[JL_KEY_MAX];
+    uint32_t ev[2][JL_PER_SIDE]; /* indices into the event ring */
+} jl_slot;
+
+typedef struct jl_table {
+    jl_slot *s;
+    size_t cap, n;
+} jl_table;
+
+/* Events by arrival, in a ring far larger than the ~100k within a sweep's reach. */
+#define JL_RING (1u << 21)
+static jl_ev *jl_ring;
+
+static jl_slot *jl_find(jl_table *t, uint64_t h, const char *k, size_t kl)
+{
+    size_t j = h & (t->cap - 1);
+    while (t->s[j].hash && !(t->s[j].hash == h && t->s[j].klen == kl &&
+                             memcmp(t->s[j].key, k, kl) == 0))
+        j = (j + 1) & (t->cap - 1);
+    return &t->s[j];
+}
+
+/* Rebuild into a table of cap slots keeping the events whose interval end >= wm. */
+static int jl_rebuild(jl_table *t, size_t cap, int64_t wm)
+{
+    jl_table nt = {calloc(cap, sizeof *nt.s), cap, 0};
+    if (!nt.s)
+        return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        jl_slot *o = &t->s[i];
+        if (!o->hash)
+            continue;
+        jl_slot keep = *o;
+        for (int side = 0; side < 2; side++) {
+            keep.n[side] = 0;
+            for (int e = 0; e < o->n[side]; e++)
+                if (jl_ring[o->ev[side][e]].t + JL_WITHIN_NS >= wm)
+                    keep.ev[side][keep.n[side]++] = o->ev[side][e];
+        }
+        if (!keep.n[0] && !keep.n[1])
+            continue;
+        *jl_find(&nt, keep.hash, keep.key, keep.klen) = keep;
+        nt.n++;
+    }
+    free(t->s);
+    *t = nt;
+    return 0;
+}
+
+static int str_field(const uint8_t *m, const uint8_t *end, const char *k, sl_mp_val *v)
+{
+    const uint8_t *p = m;
+    return sl_mp_map_find(&p, end, k, strlen(k)) == 1 && sl_mp_read(&p, end, v) == 0 ? 0 : -1;
+}
+
+static int run_join(uint64_t n, uint64_t *events, uint64_t *pairs)
+{
+    gen g;
+    gen_init(&g);
+    jl_table t = {calloc(1024, sizeof *t.s), 1024, 0};
+    jl_ring = malloc(JL_RING * sizeof *jl_ring);
+    uint32_t next = 0;
+    sl_wbuf row = {0};
+    int64_t max_time = INT64_MIN, swept = INT64_MIN;
+    uint64_t sum = 0;
+    int rc = t.s && jl_ring ? 0 : -1;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        const sl_wbuf *ev = gen_next(&g);
+        if (!ev) {
+            rc = -1;
+            break;
+        }
+        const uint8_t *end = ev->data + ev->len, *data = ev->data;
+        sl_mp_val type, idv, tv, ov, vv;
+        int64_t time;
+        if (str_field(ev->data, end, "type", &type) || str_field(ev->data, end, "id", &idv) ||
+            str_field(ev->data, end, "time", &tv) || sl_mp_timestamp_ns(&tv, &time) != 0 ||
+            sl_mp_map_find(&data, end, "data", 4) != 1) {
+            rc = -1;
+            break;
+        }
+        int side;
+        if (type.v.str.len > 6 && memcmp(type.v.str.ptr, "order.", 6) == 0)
+            side = 0;
+        else if (type.v.str.len == 17 && memcmp(type.v.str.ptr, "payment.processed", 17) == 0)
+            side = 1;
+        else
+            continue;
+        if (str_field(data, end, "orderId", &ov) || ov.v.str.len > JL_KEY_MAX ||
+            str_field(data, end, side ? "amount" : "total", &vv) || vv.type != SL_MP_FLOAT ||
+            idv.v.str.len > JL_ID_MAX) {
+            rc = -1;
+            break;
+        }
+        int64_t wm = max_time == INT64_MIN ? INT64_MIN : max_time - JL_OOO_NS;
+        if (wm != INT64_MIN && time < wm)
+            continue; /* late (none are: the generator is at most ~6 s out of order) */
+        if (2 * (t.n + 1) > t.cap && jl_rebuild(&t, 2 * t.cap, wm) != 0) {
+            rc = -1;
+            break;
+        }
+        uint64_t h = bytes_hash(ov.v.str.ptr, ov.v.str.len);
+        jl_slot *s = jl_find(&t, h, ov.v.str.ptr, ov.v.str.len);
+        if (!s->hash) {
+            s->hash = h;
+            s->klen = (uint8_t)ov.v.str.len;
+            memcpy(s->key, ov.v.str.ptr, ov.v.str.len);
+            t.n++;
+        }
+        for (int e = 0; e < s->n[!side]; e++) {
+            const jl_ev *o = &jl_ring[s->ev[!side][e]];
+            if (o->t < time - JL_WITHIN_NS || o->t > time + JL_WITHIN_NS)
+                continue;
+            const jl_ev *l = side ? o : NULL;
+            double total = side ? o->v : vv.v.f, amount = side ? vv.v.f : o->v;
+            sl_wbuf_reset(&row);
+            char id[2 * JL_ID_MAX + 1];
+            int idl = l ? snprintf(id, sizeof id, "%.*s/%.*s", l->idlen, l->id,
+                                   (int)idv.v.str.len, idv.v.str.ptr)
+                        : snprintf(id, sizeof id, "%.*s/%.*s", (int)idv.v.str.len,
+                                   idv.v.str.ptr, o->idlen, o->id);
+            if (sl_mp_write_map(&row, 5) || sl_mp_write_cstr(&row, "orderId") ||
+                sl_mp_write_str(&row, s->key, s->klen) || sl_mp_write_cstr(&row, "total") ||
+                sl_mp_write_double(&row, total) || sl_mp_write_cstr(&row, "amount") ||
+                sl_mp_write_double(&row, amount) || sl_mp_write_cstr(&row, "id") ||
+                sl_mp_write_str(&row, id, (size_t)idl) || sl_mp_write_cstr(&row, "time") ||
+                sl_mp_write_timestamp(&row, o->t > time ? o->t : time)) {
+                rc = -1;
+                break;
+            }
+            sum += row.len;
+            ++*pairs;
+        }
+        if (s->n[side] == JL_PER_SIDE) {
+            fprintf(stderr, "sluice-handloop: more than %d events of one key\n", JL_PER_SIDE);
+            rc = -1;
+            break;
+        }
+        s->ev[side][s->n[side]++] = next;
+        jl_ev *me = &jl_ring[next];
+        next = (next + 1) & (JL_RING - 1);
+        me->t = time;
+        me->v = vv.v.f;
+        me->idlen = (uint8_t)idv.v.str.len;
+        memcpy(me->id, idv.v.str.ptr, idv.v.str.len);
+        if (time > max_time) {
+            max_time = time;
+            if (swept == INT64_MIN)
+                swept = max_time;
+            if (max_time - swept > JL_WITHIN_NS) { /* sweep what the watermark passed */
+                swept = max_time;
+                rc = jl_rebuild(&t, t.cap, max_time - JL_OOO_NS);
+            }
+        }
+    }
+    sink_value = sum;
+    *events = g.n;
+    free(t.s);
+    free(jl_ring);
+    sl_wbuf_fini(&row);
+    gen_fini(&g);
+    return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static const char usage[] =
@@ -943,9 +1204,12 @@ static const char usage[] =
     "       sluice-handloop transform N [OUT]\n"
     "       sluice-handloop agg-status N\n"
     "       sluice-handloop agg-customer N\n"
+    "       sluice-handloop dedup N\n"
+    "       sluice-handloop join N\n"
     "Runs one benchmark scenario as a plain C loop; prints \"EVENTS SECONDS\"\n"
     "(filter: \"EVENTS SECONDS KEPT ERRORS\", transform: \"EVENTS SECONDS BUILT ERRORS\",\n"
-    "agg-*: \"EVENTS SECONDS ROWS\").\n";
+    "agg-*: \"EVENTS SECONDS ROWS\", dedup: \"EVENTS SECONDS DUPLICATES\", join:\n"
+    "\"EVENTS SECONDS PAIRS\").\n";
 
 /* A positive decimal count, or 0 if arg is not one. */
 static uint64_t parse_count(const char *arg)
@@ -982,6 +1246,12 @@ int main(int argc, char **argv)
                (strcmp(argv[1], "agg-status") == 0 || strcmp(argv[1], "agg-customer") == 0) &&
                (n = parse_count(argv[2])) > 0) {
         rc = run_agg(n, strcmp(argv[1], "agg-customer") == 0, &events, &out);
+        agg_rows = 1;
+    } else if (argc == 3 && strcmp(argv[1], "dedup") == 0 && (n = parse_count(argv[2])) > 0) {
+        rc = run_dedup(n, &events, &out);
+        agg_rows = 1;
+    } else if (argc == 3 && strcmp(argv[1], "join") == 0 && (n = parse_count(argv[2])) > 0) {
+        rc = run_join(n, &events, &out);
         agg_rows = 1;
     } else {
         fputs(usage, stderr);
