@@ -205,7 +205,7 @@ def stateless_pipelines(tmp, gen_n, out_path):
         for sink in ("{type: sink.null, input: op}",
                      "{type: sink.file, input: op, path: %s, format: msgpack}" %
                      json.dumps(out_path)):
-            files.append(write(os.path.join(tmp, "gen-%s-%d.yaml" % (name, len(files))), f"""\
+            files.append(write(os.path.join(tmp, "gen-%s-%d-%d.yaml" % (name, gen_n, len(files))), f"""\
 pipeline: bench-gen-{name}
 {BATCH}
 operators:
@@ -258,7 +258,7 @@ def stateful_pipelines(tmp, gen_n, name, ops, state_dir, out_path):
     files = []
     for sink in ("{type: sink.null, input: op}",
                  "{type: sink.file, input: op, path: %s}" % json.dumps(out_path)):
-        files.append(write(os.path.join(tmp, "gen-%s-%d.yaml" % (name, len(files))), f"""\
+        files.append(write(os.path.join(tmp, "gen-%s-%d-%d.yaml" % (name, gen_n, len(files))), f"""\
 pipeline: bench-gen-{name}
 state_dir: {json.dumps(state_dir)}
 {BATCH}
@@ -280,7 +280,7 @@ def agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, out_
     files = []
     for sink in ("{type: sink.null, input: agg}",
                  "{type: sink.file, input: agg, path: %s}" % json.dumps(out_path)):
-        files.append(write(os.path.join(tmp, "gen-agg-%s-%d.yaml" % (name, len(files))), f"""\
+        files.append(write(os.path.join(tmp, "gen-agg-%s-%d-%d.yaml" % (name, gen_n, len(files))), f"""\
 pipeline: bench-gen-agg-{name}
 state_dir: {json.dumps(state_dir)}
 {BATCH}

@@ -1052,10 +1052,25 @@ static jl_slot *jl_find(jl_table *t, uint64_t h, const char *k, size_t kl)
     return &t->s[j];
 }
 
-/* Rebuild into a table of cap slots keeping the events whose interval end >= wm. */
+/*
+ * Rebuild into a table of cap slots keeping the events whose interval end >=
+ * wm. The old table's memory is kept as the next rebuild's (no page faults
+ * for a fresh allocation each sweep).
+ */
+static jl_slot *jl_spare;
+static size_t jl_spare_cap;
+
 static int jl_rebuild(jl_table *t, size_t cap, int64_t wm)
 {
-    jl_table nt = {calloc(cap, sizeof *nt.s), cap, 0};
+    jl_table nt = {NULL, cap, 0};
+    if (jl_spare && jl_spare_cap == cap) {
+        nt.s = jl_spare;
+        memset(nt.s, 0, cap * sizeof *nt.s);
+    } else {
+        free(jl_spare);
+        nt.s = calloc(cap, sizeof *nt.s);
+    }
+    jl_spare = NULL;
     if (!nt.s)
         return -1;
     for (size_t i = 0; i < t->cap; i++) {
@@ -1074,7 +1089,8 @@ static int jl_rebuild(jl_table *t, size_t cap, int64_t wm)
         *jl_find(&nt, keep.hash, keep.key, keep.klen) = keep;
         nt.n++;
     }
-    free(t->s);
+    jl_spare = t->s;
+    jl_spare_cap = t->cap;
     *t = nt;
     return 0;
 }
@@ -1147,15 +1163,18 @@ static int run_join(uint64_t n, uint64_t *events, uint64_t *pairs)
             double total = side ? o->v : vv.v.f, amount = side ? vv.v.f : o->v;
             sl_wbuf_reset(&row);
             char id[2 * JL_ID_MAX + 1];
-            int idl = l ? snprintf(id, sizeof id, "%.*s/%.*s", l->idlen, l->id,
-                                   (int)idv.v.str.len, idv.v.str.ptr)
-                        : snprintf(id, sizeof id, "%.*s/%.*s", (int)idv.v.str.len,
-                                   idv.v.str.ptr, o->idlen, o->id);
+            const char *lid = l ? l->id : (const char *)idv.v.str.ptr;
+            const char *rid = l ? (const char *)idv.v.str.ptr : o->id;
+            size_t ll = l ? l->idlen : idv.v.str.len, rl = l ? idv.v.str.len : o->idlen;
+            memcpy(id, lid, ll);
+            id[ll] = '/';
+            memcpy(id + ll + 1, rid, rl);
+            size_t idl = ll + 1 + rl;
             if (sl_mp_write_map(&row, 5) || sl_mp_write_cstr(&row, "orderId") ||
                 sl_mp_write_str(&row, s->key, s->klen) || sl_mp_write_cstr(&row, "total") ||
                 sl_mp_write_double(&row, total) || sl_mp_write_cstr(&row, "amount") ||
                 sl_mp_write_double(&row, amount) || sl_mp_write_cstr(&row, "id") ||
-                sl_mp_write_str(&row, id, (size_t)idl) || sl_mp_write_cstr(&row, "time") ||
+                sl_mp_write_str(&row, id, idl) || sl_mp_write_cstr(&row, "time") ||
                 sl_mp_write_timestamp(&row, o->t > time ? o->t : time)) {
                 rc = -1;
                 break;
@@ -1188,6 +1207,7 @@ static int run_join(uint64_t n, uint64_t *events, uint64_t *pairs)
     sink_value = sum;
     *events = g.n;
     free(t.s);
+    free(jl_spare);
     free(jl_ring);
     sl_wbuf_fini(&row);
     gen_fini(&g);
