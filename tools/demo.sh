@@ -26,5 +26,12 @@ echo "out/large-orders.jsonl:      $(wc -l < out/large-orders.jsonl) orders with
 echo "out/approved-payments.jsonl: $(wc -l < out/approved-payments.jsonl) approved payments >= 250"
 head -n 1 out/large-orders.jsonl
 echo
+echo "== sluice run pipelines/order-analytics.yaml  (dedup, route, join, aggregate: DESIGN.md's example)"
+time $SLUICE run pipelines/order-analytics.yaml --progress
+echo "out/duplicates.jsonl: $(wc -l < out/duplicates.jsonl) re-sent events removed by dedup"
+echo "out/joined.jsonl:     $(wc -l < out/joined.jsonl) orders joined with their payment"
+echo "out/metrics.jsonl:    $(wc -l < out/metrics.jsonl) window rows"
+head -n 1 out/joined.jsonl
+echo
 echo "== sluice run pipelines/generator-demo.yaml (2M generated events, 4 stages)"
 time $SLUICE run pipelines/generator-demo.yaml --progress
