@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sketch_hll.h"
+#include "hash.h"
 
 /* Odd 32-bit multipliers: the first eight are Parquet's split block filter salts. */
 const uint32_t sl__bloom_salt[SL_BLOOM_MAX_K] = {
@@ -23,8 +23,6 @@ const uint32_t sl__bloom_salt[SL_BLOOM_MAX_K] = {
 };
 
 #define MAX_BLOCKS (UINT64_C(1) << 32)
-
-uint64_t sl_bloom_hash(const void *bytes, size_t len) { return sl_hll_hash(bytes, len); }
 
 double sl_bloom_fpr(uint32_t k, double lambda)
 {

@@ -2,7 +2,7 @@
  * bloom.h - a cache-line-blocked bloom filter (dedup's "surely new" test).
  *
  * The filter is an array of 64-byte blocks (512 bits). A key, given by one 64-bit hash
- * (sl_bloom_hash), picks one block with the hash's high 32 bits, and k bit positions inside
+ * (sl_hash_bytes, hash.h), picks one block with the hash's high 32 bits, and k bit positions inside
  * it with its low 32 bits (multiplied by k odd constants; the top 9 bits of each product are
  * a position): a lookup or an insert touches exactly one cache line, so it costs at most one
  * cache miss, and sl_bloom_prefetch can start that miss early (Putze, Sanders, Singler,
@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,11 +54,6 @@ typedef struct sl_bloom {
 /* The multipliers that turn the low 32 bits of a hash into bit positions (bloom.c). */
 extern const uint32_t sl__bloom_salt[SL_BLOOM_MAX_K];
 
-/*
- * 64-bit hash of bytes (borrowed) to address the filter with: XXH64 with seed 0 (the hash of
- * sl_hll_hash), stable across builds and hosts. Never fails.
- */
-uint64_t sl_bloom_hash(const void *bytes, size_t len);
 
 /*
  * The blocked filter's false-positive rate (the formula above) with k bits per key and

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,13 +39,6 @@ typedef struct sl_hll {
     uint32_t dense;      /* 0 sparse, 1 dense */
 } sl_hll;
 
-/*
- * 64-bit hash of bytes (borrowed) for sl_hll_add: XXH64 with seed 0, so stable across
- * builds, hosts and versions (serialized sketches stay comparable). Callers pass a value's
- * msgpack bytes, so 1 and 1.0 are distinct values. Never fails.
- */
-uint64_t sl_hll_hash(const void *bytes, size_t len);
-
 /* Make *h an empty sketch. Allocates nothing. */
 void sl_hll_init(sl_hll *h);
 
@@ -51,7 +46,7 @@ void sl_hll_init(sl_hll *h);
 void sl_hll_fini(sl_hll *h);
 
 /*
- * Add one value, given by its hash (sl_hll_hash). Adding a hash twice has no effect.
+ * Add one value, given by its hash (sl_hash_bytes, hash.h). Adding a hash twice has no effect.
  * Returns 0, or -1 when out of memory, in which case *h is unchanged. Only a sparse sketch
  * allocates (amortized table growth, and the one switch to dense); a dense one never does.
  */

@@ -247,7 +247,7 @@ int agg_acc_add(const agg_compute *c, agg_acc *a, const uint8_t *val, size_t len
                 return -2;
             sl_hll_init(a->u.hll);
         }
-        return sl_hll_add(a->u.hll, sl_hll_hash(val, len)) == 0 ? 0 : -2;
+        return sl_hll_add(a->u.hll, sl_hash_bytes(val, len)) == 0 ? 0 : -2;
     case AGG_PERCENTILE:
         if ((r = read_num(val, len, &n, 0)) != 0) {
             *why = "is not a number";

@@ -337,7 +337,7 @@ static int dedup_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
         e->off = (uint32_t)off;
         e->len = (uint32_t)(d->keys.len - off);
         e->t = event_time(ev, len, now);
-        e->hash = sl_bloom_hash(d->keys.data + off, e->len);
+        e->hash = sl_hash_bytes(d->keys.data + off, e->len);
         e->status = ST_PASS;
     }
     /* 2: decide in order, the bloom blocks and table slots of event i + AHEAD on their way */

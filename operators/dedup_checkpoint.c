@@ -85,9 +85,9 @@ static int readd(gen *g, const uint8_t *k, size_t klen, const uint8_t *v, size_t
         (klen == KEY_LONG && vlen == VAL_HEAD))
         return -1;
     if (klen == KEY_LONG) /* the whole key is in the value */
-        sl_bloom_add(&g->bloom, sl_bloom_hash(v + VAL_HEAD, vlen - VAL_HEAD));
+        sl_bloom_add(&g->bloom, sl_hash_bytes(v + VAL_HEAD, vlen - VAL_HEAD));
     else
-        sl_bloom_add(&g->bloom, sl_bloom_hash(k, klen));
+        sl_bloom_add(&g->bloom, sl_hash_bytes(k, klen));
     g->stored++;
     return 0;
 }

@@ -122,9 +122,9 @@ static int by_whole_key(dedup *d, const rec *p, const rec *q)
 {
     const uint8_t *ka = d->arena + p->off + REC_HEAD, *kb = d->arena + q->off + REC_HEAD;
     const uint8_t *a, *b;
-    size_t la = db_key(d->cmp[0], ka, p->len, p->len > KEY_INLINE ? sl_bloom_hash(ka, p->len) : 0,
+    size_t la = db_key(d->cmp[0], ka, p->len, p->len > KEY_INLINE ? sl_hash_bytes(ka, p->len) : 0,
                        &a);
-    size_t lb = db_key(d->cmp[1], kb, q->len, q->len > KEY_INLINE ? sl_bloom_hash(kb, q->len) : 0,
+    size_t lb = db_key(d->cmp[1], kb, q->len, q->len > KEY_INLINE ? sl_hash_bytes(kb, q->len) : 0,
                        &b);
     int c = memcmp(a, b, la < lb ? la : lb);
     return c ? c : (la > lb) - (la < lb);
@@ -279,7 +279,7 @@ int dedup_flush_in_txn(dedup *d, sl_ctx *ctx, uint32_t chunk)
         const uint8_t *k, *key = d->arena + r->off + REC_HEAD;
         memcpy(&head, d->arena + r->off + 8, 4);
         int long_key = r->len > KEY_INLINE;
-        size_t kl = db_key(d->dbkey, key, r->len, long_key ? sl_bloom_hash(key, r->len) : 0, &k);
+        size_t kl = db_key(d->dbkey, key, r->len, long_key ? sl_hash_bytes(key, r->len) : 0, &k);
         memcpy(val, d->arena + r->off, 8); /* the time */
         const void *v = val;
         size_t vl = VAL_HEAD;

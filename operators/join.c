@@ -289,7 +289,7 @@ static int prepare(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t len
     }
     pr->key_off = (uint32_t)off;
     pr->key_len = (uint32_t)(j->key.len - off);
-    pr->hash = sl_join_hash(j->key.data + off, pr->key_len);
+    pr->hash = sl_hash_bytes(j->key.data + off, pr->key_len);
     sl_join_buffer_prefetch(&j->buf, pr->hash);
     pr->ok = 1;
     return SL_OK;
@@ -390,7 +390,7 @@ static uint64_t fingerprint(const join *j)
 {
     uint64_t x[4] = {(uint64_t)j->before, (uint64_t)j->after, (uint64_t)j->lateness,
                      (uint64_t)j->left_join};
-    return sl_join_hash(x, sizeof x);
+    return sl_hash_bytes(x, sizeof x);
 }
 
 static int open_dbs(join *j, sl_ctx *ctx)
@@ -464,7 +464,7 @@ static int restore_entry(void *arg, const void *key, size_t klen, const void *va
     memcpy(&kl, v + 18, 4);
     if (22 + (size_t)kl > vlen)
         return SL_KV_STOP;
-    sl_join_entry *e = sl_join_buffer_add(&j->buf, v[0], sl_join_hash(v + 22, kl), v + 22, kl, t,
+    sl_join_entry *e = sl_join_buffer_add(&j->buf, v[0], sl_hash_bytes(v + 22, kl), v + 22, kl, t,
                                           expire, v + 22 + kl, vlen - 22 - kl);
     if (!e)
         return SL_KV_STOP;

@@ -15,26 +15,6 @@ typedef struct chunk_hdr {
 
 #define HDR ((sizeof(chunk_hdr) + 15) & ~(size_t)15)
 
-uint64_t sl_join_hash(const void *key, size_t klen)
-{
-    const uint8_t *p = key;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ klen;
-    while (klen >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        p += 8;
-        klen -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, klen);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    h *= 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
-}
-
 void sl_join_buffer_init(sl_join_buffer *jb) { memset(jb, 0, sizeof *jb); }
 
 /* ------------------------------------------------------------ memory */

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h" /* keys are given by sl_hash_bytes of their bytes */
+
 enum { SL_JOIN_LEFT = 0, SL_JOIN_RIGHT = 1 };
 
 typedef struct sl_join_key sl_join_key;
@@ -68,9 +70,6 @@ typedef struct sl_join_buffer {
 
 void sl_join_buffer_init(sl_join_buffer *jb);
 void sl_join_buffer_fini(sl_join_buffer *jb);
-
-/* 64-bit hash of key bytes (the same for equal encodings). */
-uint64_t sl_join_hash(const void *key, size_t klen);
 
 /*
  * Add an event of `side` with key (hash, bytes), event time `time`, to be

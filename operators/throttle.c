@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "sluice/operator.h"
 
 #define MAX_LIMITS 64
@@ -288,17 +289,10 @@ static int throttle_init(sl_ctx *ctx, void **state)
 
 /* ---------------------------------------------------------------- buckets */
 
-/* 64-bit FNV-1a over (limit, key bytes), finished with a murmur mix; never 0. */
+/* Hash of (limit, key bytes): the key's, with the limit mixed in; never 0. */
 static uint64_t key_hash(uint32_t li, const uint8_t *k, size_t n)
 {
-    uint64_t x = 0xcbf29ce484222325ull ^ ((uint64_t)li * 0x9e3779b97f4a7c15ull);
-    for (size_t i = 0; i < n; i++) {
-        x ^= k[i];
-        x *= 0x100000001b3ull;
-    }
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
+    uint64_t x = sl_hash_bytes(k, n) ^ ((uint64_t)li * 0x9e3779b97f4a7c15ull);
     return x ? x : 1;
 }
 

@@ -19,7 +19,7 @@
 static sl_join_entry *add(sl_join_buffer *jb, int side, const char *key, int64_t t, int64_t exp,
                           const char *ev)
 {
-    sl_join_entry *e = sl_join_buffer_add(jb, side, sl_join_hash(key, strlen(key)), key,
+    sl_join_entry *e = sl_join_buffer_add(jb, side, sl_hash_bytes(key, strlen(key)), key,
                                           strlen(key), t, exp, ev, strlen(ev));
     assert_non_null(e);
     return e;
@@ -42,7 +42,7 @@ static int record(void *arg, sl_join_entry *e)
 static void probe(sl_join_buffer *jb, int side, const char *key, int64_t lo, int64_t hi, seen *s)
 {
     memset(s, 0, sizeof *s);
-    sl_join_buffer_probe(jb, side, sl_join_hash(key, strlen(key)), key, strlen(key), lo, hi,
+    sl_join_buffer_probe(jb, side, sl_hash_bytes(key, strlen(key)), key, strlen(key), lo, hi,
                          record, s);
 }
 

@@ -59,7 +59,7 @@ static uint64_t value_hash(uint64_t v)
     b[0] = 0xcf;
     for (int i = 0; i < 8; i++)
         b[1 + i] = (uint8_t)(v >> (56 - 8 * i));
-    return sl_hll_hash(b, sizeof b);
+    return sl_hash_bytes(b, sizeof b);
 }
 
 /* Serialized bytes of h (malloc'ed), *len set. */
@@ -107,7 +107,7 @@ static void test_hll_hash_vectors(void **state)
         {"The quick brown fox jumps over the lazy dog.", UINT64_C(0x44AD33705751AD73)},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        uint64_t h = sl_hll_hash(v[i].s, strlen(v[i].s));
+        uint64_t h = sl_hash_bytes(v[i].s, strlen(v[i].s));
         if (h != v[i].h)
             fail_msg("hash(\"%s\") = %016llx, want %016llx", v[i].s, (unsigned long long)h,
                      (unsigned long long)v[i].h);
@@ -115,7 +115,7 @@ static void test_hll_hash_vectors(void **state)
     /* unaligned input gives the same hash */
     char buf[64];
     memcpy(buf + 1, v[5].s, strlen(v[5].s));
-    assert_true(sl_hll_hash(buf + 1, strlen(v[5].s)) == v[5].h);
+    assert_true(sl_hash_bytes(buf + 1, strlen(v[5].s)) == v[5].h);
 }
 
 static void test_hll_small_exact(void **state)
