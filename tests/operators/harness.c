@@ -3,6 +3,7 @@
  * (see harness.h). The pipeline is real YAML run by the real runtime, so
  * what an operator test sees is what a pipeline gets.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,8 +205,8 @@ sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts
     if (opts && opts->state_dir) {
         h->state_dir = strdup(opts->state_dir);
     } else {
-        char tmpl[] = "/tmp/sluice-harness-XXXXXX";
-        h->state_dir = mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+        char tmp[64];
+        h->state_dir = sl_harness_tmpdir(tmp) ? strdup(tmp) : NULL;
         h->own_state_dir = 1;
     }
     sl_diag d;
@@ -359,18 +360,115 @@ void sl_harness_destroy(sl_harness **hp)
     free(h->ends);
     free(h->slots);
     sl_json_parser_destroy(&h->jp);
-    if (h->own_state_dir && h->state_dir) {
-        static const char *const files[] = {"data.mdb", "lock.mdb", "sluice.lock"};
-        char path[4096];
-        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-            snprintf(path, sizeof path, "%s/%s", h->state_dir, files[i]);
-            unlink(path);
-        }
-        rmdir(h->state_dir);
-    }
+    if (h->own_state_dir && h->state_dir)
+        sl_harness_rmdir(h->state_dir);
     free(h->state_dir);
     if (current == h)
         current = NULL;
     free(h);
     *hp = NULL;
+}
+
+/* ---------------------------------------------------- test helpers */
+
+const char *sl_harness_time(char buf[40], long ms)
+{
+    unsigned long u = (unsigned long)ms % 86400000ul, sec = u / 1000, f = u % 1000;
+    if (f)
+        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02lu.%03luZ", sec / 3600, sec / 60 % 60,
+                 sec % 60, f);
+    else
+        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02luZ", sec / 3600, sec / 60 % 60, sec % 60);
+    return buf;
+}
+
+const char *sl_harness_tmpdir(char buf[64])
+{
+    strcpy(buf, "/tmp/sluice-harness-XXXXXX");
+    return mkdtemp(buf);
+}
+
+int sl_harness_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        char path[4096];
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+                unlink(path);
+            }
+        closedir(d);
+    }
+    if (rmdir(dir) != 0) {
+        fprintf(stderr, "harness: could not remove %s\n", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void rows_add(sl_harness_rows *r, const char *a, size_t alen, const char *b)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 1024;
+        char **v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            abort(); /* a test helper: out of memory ends the test */
+        r->v = v;
+        r->cap = cap;
+    }
+    size_t blen = b ? strlen(b) : 0;
+    char *s = malloc(alen + blen + 1);
+    if (!s)
+        abort();
+    memcpy(s, a, alen);
+    if (blen) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(s + alen, b, blen);
+    s[alen + blen] = '\0';
+    r->v[r->n++] = s;
+}
+
+void sl_harness_rows_collect(sl_harness_rows *r, const sl_harness *h, const char *port)
+{
+    for (size_t i = 0; i < sl_harness_count(h, port); i++) {
+        const char *s = sl_harness_out(h, port, i);
+        const char *t = strstr(s, ",\"time\":\"");
+        const char *o = t ? strstr(t, ",\"original\":") : NULL;
+        if (strncmp(s, "{\"reason\":", 10) == 0 && o)
+            rows_add(r, s, (size_t)(t - s), o);
+        else
+            rows_add(r, s, strlen(s), NULL);
+    }
+}
+
+void sl_harness_rows_free(sl_harness_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i]);
+    free(r->v);
+    *r = (sl_harness_rows){0};
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+const char *sl_harness_rows_differ(sl_harness_rows *a, sl_harness_rows *b, int sorted)
+{
+    static char msg[4096];
+    if (sorted && a->n)
+        qsort(a->v, a->n, sizeof *a->v, cmp_str);
+    if (sorted && b->n)
+        qsort(b->v, b->n, sizeof *b->v, cmp_str);
+    size_t i = 0;
+    while (i < a->n && i < b->n && strcmp(a->v[i], b->v[i]) == 0)
+        i++;
+    if (i == a->n && i == b->n)
+        return NULL;
+    snprintf(msg, sizeof msg, "%zu rows vs %zu; first difference%s at row %zu:\n  %s\n  %s",
+             a->n, b->n, sorted ? " (sorted)" : "", i, i < a->n ? a->v[i] : "(none)",
+             i < b->n ? b->v[i] : "(none)");
+    return msg;
 }

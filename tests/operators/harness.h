@@ -50,4 +50,34 @@ const char *sl_harness_out(const sl_harness *h, const char *port, size_t i);
 unsigned long long sl_harness_counter(const sl_harness *h, const char *name);
 void sl_harness_destroy(sl_harness **hp);
 
+/* ------------------------------------------- helpers for operator tests */
+
+/*
+ * RFC 3339 text of 2026-01-01T00:00:00Z + ms (0 <= ms < 1 day), as operators
+ * write times: no fraction when the time is whole seconds. Returns buf.
+ */
+const char *sl_harness_time(char buf[40], long ms);
+/* Make a fresh directory under /tmp (a state_dir for harnesses to share); NULL on error. */
+const char *sl_harness_tmpdir(char buf[64]);
+/* Remove dir and the files in it (an LMDB state_dir). Returns 0 or -1. */
+int sl_harness_rmdir(const char *dir);
+
+/* Emitted events as JSON text, collected across runs (owned copies). */
+typedef struct sl_harness_rows {
+    char **v;
+    size_t n, cap;
+} sl_harness_rows;
+/*
+ * Append what h emitted on port. A drop envelope's "time" (the wall clock
+ * when it was written) is left out, so that two runs compare equal.
+ */
+void sl_harness_rows_collect(sl_harness_rows *r, const sl_harness *h, const char *port);
+void sl_harness_rows_free(sl_harness_rows *r);
+/*
+ * NULL if a and b hold the same rows (as multisets when `sorted`: both get
+ * sorted; else in order); otherwise the first difference, as text valid
+ * until the next call.
+ */
+const char *sl_harness_rows_differ(sl_harness_rows *a, sl_harness_rows *b, int sorted);
+
 #endif

@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,21 +162,6 @@ static void test_session_and_memory_configs_accepted(void **st)
 
 /* ------------------------------------------------------------ helpers for what follows */
 
-/*
- * RFC 3339 text of 2026-01-01T00:00:00Z + ms (0 <= ms < 1 day), as the
- * operator writes times: no fraction when the time is whole seconds.
- */
-static const char *fmt_time(char buf[40], long ms)
-{
-    unsigned long u = (unsigned long)ms % 86400000ul, sec = u / 1000, f = u % 1000;
-    if (f)
-        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02lu.%03luZ", sec / 3600, sec / 60 % 60,
-                 sec % 60, f);
-    else
-        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02luZ", sec / 3600, sec / 60 % 60, sec % 60);
-    return buf;
-}
-
 /* A session test's event {id, time, user, v}; times in whole seconds. */
 typedef struct sev {
     const char *id, *user;
@@ -190,7 +174,7 @@ static void push_sessions(sl_harness *h, const sev *evs, size_t n)
     for (size_t i = 0; i < n; i++) {
         char t[40], ev[256];
         snprintf(ev, sizeof ev, "{\"id\":\"%s\",\"time\":\"%s\",\"user\":\"%s\",\"v\":%d}",
-                 evs[i].id, fmt_time(t, evs[i].s * 1000), evs[i].user, evs[i].v);
+                 evs[i].id, sl_harness_time(t, evs[i].s * 1000), evs[i].user, evs[i].v);
         assert_int_equal(sl_harness_push(h, ev), 0);
     }
 }
@@ -205,7 +189,7 @@ static const char *want_row(char *buf, size_t n, long start, long end, const cha
     char s[40], e[40];
     snprintf(buf, n,
              "{\"window\":{\"start\":\"%s\",\"end\":\"%s\"},\"group\":%s,%s,\"time\":\"%s\"%s}",
-             fmt_time(s, start * 1000), fmt_time(e, end * 1000), group, figures, e,
+             sl_harness_time(s, start * 1000), sl_harness_time(e, end * 1000), group, figures, e,
              update ? ",\"update\":true" : "");
     return buf;
 }
@@ -550,74 +534,15 @@ static void test_session_late_inside_kept_session(void **st)
 
 /* ------------------------------------------------------------ runs compared as multisets */
 
-typedef struct rows {
-    char **v;
-    size_t n, cap;
-} rows;
-
-static void rows_add(rows *r, const char *a, size_t alen, const char *b)
-{
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 1024;
-        r->v = realloc(r->v, r->cap * sizeof *r->v);
-        assert_non_null(r->v);
-    }
-    size_t blen = b ? strlen(b) : 0;
-    char *s = malloc(alen + blen + 1);
-    assert_non_null(s);
-    memcpy(s, a, alen);
-    if (blen) /* memcpy from NULL is undefined even for 0 bytes */
-        memcpy(s + alen, b, blen);
-    s[alen + blen] = '\0';
-    r->v[r->n++] = s;
-}
-
-/*
- * Append what h emitted on port. A drop envelope's "time" (the wall clock
- * when it was written) is left out, so that two runs compare equal.
- */
-static void rows_collect(rows *r, const sl_harness *h, const char *port)
-{
-    for (size_t i = 0; i < sl_harness_count(h, port); i++) {
-        const char *s = sl_harness_out(h, port, i);
-        const char *t = strstr(s, ",\"time\":\"");
-        const char *o = t ? strstr(t, ",\"original\":") : NULL;
-        if (strncmp(s, "{\"reason\":", 10) == 0 && o)
-            rows_add(r, s, (size_t)(t - s), o);
-        else
-            rows_add(r, s, strlen(s), NULL);
-    }
-}
-
-static void rows_free(rows *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        free(r->v[i]);
-    free(r->v);
-    *r = (rows){0};
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* a and b hold the same rows as multisets (both get sorted). */
-static void expect_same_rows(const char *what, rows *a, rows *b)
+static void expect_same_rows(const char *what, sl_harness_rows *a, sl_harness_rows *b)
 {
-    if (a->n)
-        qsort(a->v, a->n, sizeof *a->v, cmp_str);
-    if (b->n)
-        qsort(b->v, b->n, sizeof *b->v, cmp_str);
-    size_t i = 0;
-    while (i < a->n && i < b->n && strcmp(a->v[i], b->v[i]) == 0)
-        i++;
-    if (i < a->n || i < b->n)
-        fail_msg("%s: %zu rows vs %zu; first difference (sorted), row %zu:\n  %s\n  %s", what,
-                 a->n, b->n, i, i < a->n ? a->v[i] : "(none)", i < b->n ? b->v[i] : "(none)");
+    const char *d = sl_harness_rows_differ(a, b, 1);
+    if (d)
+        fail_msg("%s: %s", what, d);
 }
 
-static size_t rows_with(const rows *r, const char *needle)
+static size_t rows_with(const sl_harness_rows *r, const char *needle)
 {
     size_t n = 0;
     for (size_t i = 0; i < r->n; i++)
@@ -632,32 +557,6 @@ static void free_events(char **ev, size_t n)
     free(ev);
 }
 
-/* A fresh state_dir for harnesses to share (buf: 64 bytes). */
-static const char *state_dir_new(char *buf)
-{
-    strcpy(buf, "/tmp/sluice-agg-test-XXXXXX");
-    assert_non_null(mkdtemp(buf));
-    return buf;
-}
-
-/* Remove a state_dir and the files in it (data.mdb, lock.mdb, sluice.lock). */
-static void state_dir_remove(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        char path[512];
-        while ((de = readdir(d)))
-            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    if (rmdir(dir) != 0)
-        print_message("could not remove %s\n", dir);
-}
-
 typedef struct run_spec {
     const char *yaml;
     const char *state_dir;          /* NULL: the harness's own, removed with it */
@@ -667,7 +566,7 @@ typedef struct run_spec {
 
 /* One harness over events[from, to): its out and late rows appended; returns its late counter. */
 static unsigned long long run_into(const run_spec *rs, char *const *events, size_t from, size_t to,
-                                   rows *out, rows *late)
+                                   sl_harness_rows *out, sl_harness_rows *late)
 {
     sl_harness *h = sl_harness_new_with(
         rs->yaml, &(sl_harness_opts){.state_dir = rs->state_dir, .max_out_of_order = rs->bound});
@@ -676,9 +575,9 @@ static unsigned long long run_into(const run_spec *rs, char *const *events, size
     for (size_t i = from; i < to; i++)
         assert_int_equal(sl_harness_push(h, events[i]), 0);
     assert_int_equal(sl_harness_run(h), 0);
-    rows_collect(out, h, "out");
+    sl_harness_rows_collect(out, h, "out");
     if (late)
-        rows_collect(late, h, "late");
+        sl_harness_rows_collect(late, h, "late");
     unsigned long long n_late = sl_harness_counter(h, "late");
     sl_harness_destroy(&h); /* before the next harness: a run holds the state_dir's lock */
     return n_late;
@@ -699,7 +598,7 @@ static char *make_event(size_t i, long ms, unsigned key, uint64_t *seed)
     snprintf(ev, 256,
              "{\"id\":\"e%05zu\",\"time\":\"%s\",\"k\":\"k%04u\",\"v\":%u,"
              "\"x\":%u.%02u,\"c\":\"c%u\"}",
-             i, fmt_time(t, ms), key, v, x / 100, x % 100, c);
+             i, sl_harness_time(t, ms), key, v, x / 100, x % 100, c);
     return ev;
 }
 
@@ -749,10 +648,10 @@ static void test_memory_budget_same_results(void **st)
                 want_rows += seen_key[s][w][k];
         }
 
-    rows big = {0}, small = {0};
+    sl_harness_rows big = {0}, small = {0};
     run_into(&(run_spec){.yaml = "type: aggregate\n" MEM_BODY}, ev, 0, MEM_EVENTS, &big, NULL);
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     run_into(&(run_spec){.yaml = "type: aggregate\nmemory: 1KiB\n" MEM_BODY, .state_dir = dir}, ev,
              0, MEM_EVENTS, &small, NULL);
     /* far over budget: the state went to LMDB under state_dir */
@@ -760,7 +659,7 @@ static void test_memory_budget_same_results(void **st)
     struct stat sb;
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     int spilled = stat(path, &sb) == 0 && sb.st_size > 0;
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     assert_true(spilled);
 
     assert_int_equal(big.n, want_rows);
@@ -770,8 +669,8 @@ static void test_memory_budget_same_results(void **st)
     /* each event is in 1 + 1 + 2 windows, in both grouping sets */
     assert_int_equal(counted, 8ull * MEM_EVENTS);
     expect_same_rows("memory: 1KiB against the default budget", &big, &small);
-    rows_free(&big);
-    rows_free(&small);
+    sl_harness_rows_free(&big);
+    sl_harness_rows_free(&small);
     free_events(ev, MEM_EVENTS);
 }
 
@@ -800,18 +699,18 @@ static void test_memory_budget_same_results_with_lateness(void **st)
             ms -= (long)(rnd(&seed) % 60000); /* ... but every 10th up to 60 s older */
         ev[i] = make_event(i, ms, rnd(&seed) % LATE_KEYS, &seed);
     }
-    rows big = {0}, big_late = {0}, small = {0}, small_late = {0};
+    sl_harness_rows big = {0}, big_late = {0}, small = {0}, small_late = {0};
     unsigned long long n_big = run_into(
         &(run_spec){.yaml = "type: aggregate\n" LATE_BODY, .bound = "10s"}, ev, 0, LATE_EVENTS,
         &big, &big_late);
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     unsigned long long n_small =
         run_into(&(run_spec){.yaml = "type: aggregate\nmemory: 1KiB\n" LATE_BODY,
                              .state_dir = dir,
                              .bound = "10s"},
                  ev, 0, LATE_EVENTS, &small, &small_late);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     /* the stream does exercise updates and lateness */
     assert_true(rows_with(&big, ",\"update\":true}") > 0);
     assert_true(big_late.n > 0);
@@ -819,10 +718,10 @@ static void test_memory_budget_same_results_with_lateness(void **st)
     assert_int_equal(n_small, n_big);
     expect_same_rows("memory: 1KiB against the default budget (out)", &big, &small);
     expect_same_rows("memory: 1KiB against the default budget (late)", &big_late, &small_late);
-    rows_free(&big);
-    rows_free(&big_late);
-    rows_free(&small);
-    rows_free(&small_late);
+    sl_harness_rows_free(&big);
+    sl_harness_rows_free(&big_late);
+    sl_harness_rows_free(&small);
+    sl_harness_rows_free(&small_late);
     free_events(ev, LATE_EVENTS);
 }
 
@@ -870,27 +769,27 @@ static void expect_split_equals_whole(const char *windows, const char *memory)
     snprintf(yaml, sizeof yaml, "type: aggregate\n%s%s", memory, windows);
     snprintf(yaml_default, sizeof yaml_default, "type: aggregate\n%s", windows);
     char **ev = split_events();
-    rows whole = {0}, whole_late = {0}, split = {0}, split_late = {0};
+    sl_harness_rows whole = {0}, whole_late = {0}, split = {0}, split_late = {0};
     run_into(&(run_spec){.yaml = yaml_default, .bound = "10s"}, ev, 0, SPLIT_EVENTS, &whole,
              &whole_late);
     if (*memory) {
-        rows budget = {0}, budget_late = {0};
+        sl_harness_rows budget = {0}, budget_late = {0};
         run_into(&(run_spec){.yaml = yaml, .bound = "10s"}, ev, 0, SPLIT_EVENTS, &budget,
                  &budget_late);
         expect_same_rows("one run with the budget against the default (out)", &whole, &budget);
         expect_same_rows("one run with the budget against the default (late)", &whole_late,
                          &budget_late);
-        rows_free(&budget);
-        rows_free(&budget_late);
+        sl_harness_rows_free(&budget);
+        sl_harness_rows_free(&budget_late);
     }
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .bound = "10s", .snapshot_id = 7}, ev, 0,
              SPLIT_AT, &split, &split_late);
     size_t part1 = split.n;
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .bound = "10s", .restore_id = 7}, ev,
              SPLIT_AT, SPLIT_EVENTS, &split, &split_late);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     /* windows fired before the savepoint and after it; lateness and updates happened */
     size_t updates = rows_with(&whole, ",\"update\":true}");
     if (!(part1 > 0 && split.n > part1 && whole_late.n > 0 && updates > 0))
@@ -900,10 +799,10 @@ static void expect_split_equals_whole(const char *windows, const char *memory)
     expect_same_rows("savepoint at event 260 + restore, against one run (out)", &whole, &split);
     expect_same_rows("savepoint at event 260 + restore, against one run (late)", &whole_late,
                      &split_late);
-    rows_free(&whole);
-    rows_free(&whole_late);
-    rows_free(&split);
-    rows_free(&split_late);
+    sl_harness_rows_free(&whole);
+    sl_harness_rows_free(&whole_late);
+    sl_harness_rows_free(&split);
+    sl_harness_rows_free(&split_late);
     free_events(ev, SPLIT_EVENTS);
 }
 
@@ -931,7 +830,7 @@ static void test_restore_continues_sessions_spilled(void **st)
 static void test_restore_unknown_checkpoint_fails(void **st)
 {
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     sl_harness *h =
         sl_harness_new_with("type: aggregate\n" SPLIT_TUMBLING_HOPPING,
                             &(sl_harness_opts){.state_dir = dir, .max_out_of_order = "10s"});
@@ -943,7 +842,7 @@ static void test_restore_unknown_checkpoint_fails(void **st)
     free(ev);
     int rc = sl_harness_run(h);
     sl_harness_destroy(&h);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     assert_int_not_equal(rc, 0);
 }
 

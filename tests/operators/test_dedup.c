@@ -25,7 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,23 +33,12 @@
 
 #include "harness.h"
 
-static const char *fmt_time(char buf[40], long ms)
-{
-    unsigned long u = (unsigned long)ms % 86400000ul, sec = u / 1000, f = u % 1000;
-    if (f)
-        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02lu.%03luZ", sec / 3600, sec / 60 % 60,
-                 sec % 60, f);
-    else
-        snprintf(buf, 40, "2026-01-01T%02lu:%02lu:%02luZ", sec / 3600, sec / 60 % 60, sec % 60);
-    return buf;
-}
-
 /* Push {"id": id, "time": t} (t in ms; t < 0: no time) plus `more` (",\"k\":1" or ""). */
 static void push_ev(sl_harness *h, const char *id, long ms, const char *more)
 {
     char ev[1024], t[40];
     if (ms >= 0)
-        snprintf(ev, sizeof ev, "{\"id\":\"%s\",\"time\":\"%s\"%s}", id, fmt_time(t, ms), more);
+        snprintf(ev, sizeof ev, "{\"id\":\"%s\",\"time\":\"%s\"%s}", id, sl_harness_time(t, ms), more);
     else
         snprintf(ev, sizeof ev, "{\"id\":\"%s\"%s}", id, more);
     assert_int_equal(sl_harness_push(h, ev), 0);
@@ -413,67 +401,12 @@ static void test_good_configs(void **st)
 
 /* ------------------------------------------------------------ state */
 
-static const char *state_dir_new(char *buf)
+/* a and b hold the same rows, in the same order. */
+static void expect_same_rows(const char *what, sl_harness_rows *a, sl_harness_rows *b)
 {
-    strcpy(buf, "/tmp/sluice-dedup-test-XXXXXX");
-    assert_non_null(mkdtemp(buf));
-    return buf;
-}
-
-static void state_dir_remove(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        char path[512];
-        while ((de = readdir(d)))
-            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    if (rmdir(dir) != 0)
-        print_message("could not remove %s\n", dir);
-}
-
-typedef struct rows {
-    char **v;
-    size_t n, cap;
-} rows;
-
-/* Append port's events; of a drop envelope, what follows "original" (not its wall-clock time). */
-static void rows_collect(rows *r, const sl_harness *h, const char *port)
-{
-    for (size_t i = 0; i < sl_harness_count(h, port); i++) {
-        const char *s = sl_harness_out(h, port, i), *o = strstr(s, ",\"original\":");
-        if (r->n == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 256;
-            r->v = realloc(r->v, r->cap * sizeof *r->v);
-            assert_non_null(r->v);
-        }
-        r->v[r->n] = strdup(o ? o : s);
-        assert_non_null(r->v[r->n++]);
-    }
-}
-
-static void rows_free(rows *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        free(r->v[i]);
-    free(r->v);
-    *r = (rows){0};
-}
-
-/* a and b are the same sequence. */
-static void expect_same_rows(const char *what, const rows *a, const rows *b)
-{
-    size_t i = 0;
-    while (i < a->n && i < b->n && strcmp(a->v[i], b->v[i]) == 0)
-        i++;
-    if (i < a->n || i < b->n)
-        fail_msg("%s: %zu rows vs %zu; first difference at %zu:\n  %s\n  %s", what, a->n, b->n, i,
-                 i < a->n ? a->v[i] : "(none)", i < b->n ? b->v[i] : "(none)");
+    const char *d = sl_harness_rows_differ(a, b, 0);
+    if (d)
+        fail_msg("%s: %s", what, d);
 }
 
 typedef struct run_spec {
@@ -503,14 +436,14 @@ static char **split_events(void)
         ev[i] = malloc(128);
         assert_non_null(ev[i]);
         snprintf(ev[i], 128, "{\"id\":\"s%d\",\"time\":\"%s\",\"i\":%d}", id,
-                 fmt_time(t, (long)i * 250), i);
+                 sl_harness_time(t, (long)i * 250), i);
     }
     return ev;
 }
 
 /* One watermarked harness over events[from, to); its out and duplicates appended. */
-static void run_into(const run_spec *rs, char *const *events, size_t from, size_t to, rows *out,
-                     rows *dup)
+static void run_into(const run_spec *rs, char *const *events, size_t from, size_t to,
+                     sl_harness_rows *out, sl_harness_rows *dup)
 {
     sl_harness *h = sl_harness_new_with(
         rs->yaml, &(sl_harness_opts){.state_dir = rs->state_dir, .max_out_of_order = "1s"});
@@ -519,24 +452,24 @@ static void run_into(const run_spec *rs, char *const *events, size_t from, size_
     for (size_t i = from; i < to; i++)
         assert_int_equal(sl_harness_push(h, events[i]), 0);
     assert_int_equal(sl_harness_run(h), 0);
-    rows_collect(out, h, "out");
-    rows_collect(dup, h, "duplicates");
+    sl_harness_rows_collect(out, h, "out");
+    sl_harness_rows_collect(dup, h, "duplicates");
     sl_harness_destroy(&h); /* before the next harness: a run holds the state_dir's lock */
 }
 
 static void expect_split_equals_whole(const char *yaml)
 {
     char **ev = split_events();
-    rows whole = {0}, whole_dup = {0}, split = {0}, split_dup = {0};
+    sl_harness_rows whole = {0}, whole_dup = {0}, split = {0}, split_dup = {0};
     run_into(&(run_spec){.yaml = yaml}, ev, 0, SPLIT_EVENTS, &whole, &whole_dup);
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .snapshot_id = 7}, ev, 0, SPLIT_AT,
              &split, &split_dup);
     size_t dup_before = split_dup.n;
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .restore_id = 7}, ev, SPLIT_AT,
              SPLIT_EVENTS, &split, &split_dup);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     /* duplicates on both sides of the split, and re-sends beyond the horizon that passed */
     print_message("%s: %zu out, %zu duplicates (%zu before the split)\n", yaml, whole.n,
                   whole_dup.n, dup_before);
@@ -544,10 +477,10 @@ static void expect_split_equals_whole(const char *yaml)
     assert_true(whole.n + whole_dup.n == SPLIT_EVENTS && whole.n > SPLIT_EVENTS * 6 / 7 + 5);
     expect_same_rows("savepoint + restore against one run (out)", &whole, &split);
     expect_same_rows("savepoint + restore against one run (duplicates)", &whole_dup, &split_dup);
-    rows_free(&whole);
-    rows_free(&whole_dup);
-    rows_free(&split);
-    rows_free(&split_dup);
+    sl_harness_rows_free(&whole);
+    sl_harness_rows_free(&whole_dup);
+    sl_harness_rows_free(&split);
+    sl_harness_rows_free(&split_dup);
     for (int i = 0; i < SPLIT_EVENTS; i++)
         free(ev[i]);
     free(ev);
@@ -574,24 +507,24 @@ static void test_restore_forgets_records_after_the_checkpoint(void **st)
     const char *yaml = "type: dedup\nhorizon: 15s\nmemory: 1KiB";
     char **ev = split_events();
     char dir[64];
-    state_dir_new(dir);
-    rows a = {0}, a_dup = {0}, b = {0}, b_dup = {0}, c = {0}, c_dup = {0};
+    assert_non_null(sl_harness_tmpdir(dir));
+    sl_harness_rows a = {0}, a_dup = {0}, b = {0}, b_dup = {0}, c = {0}, c_dup = {0};
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .snapshot_id = 7}, ev, 0, SPLIT_AT, &a,
              &a_dup);
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .restore_id = 7}, ev, SPLIT_AT,
              SPLIT_AT + 60, &b, &b_dup);
     run_into(&(run_spec){.yaml = yaml, .state_dir = dir, .restore_id = 7}, ev, SPLIT_AT,
              SPLIT_AT + 60, &c, &c_dup);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
     assert_true(b.n > 40 && b_dup.n > 2);
     expect_same_rows("replay after restore (out)", &b, &c);
     expect_same_rows("replay after restore (duplicates)", &b_dup, &c_dup);
-    rows_free(&a);
-    rows_free(&a_dup);
-    rows_free(&b);
-    rows_free(&b_dup);
-    rows_free(&c);
-    rows_free(&c_dup);
+    sl_harness_rows_free(&a);
+    sl_harness_rows_free(&a_dup);
+    sl_harness_rows_free(&b);
+    sl_harness_rows_free(&b_dup);
+    sl_harness_rows_free(&c);
+    sl_harness_rows_free(&c_dup);
     for (int i = 0; i < SPLIT_EVENTS; i++)
         free(ev[i]);
     free(ev);
@@ -607,7 +540,7 @@ static void test_restore_puts_back_replaced_records(void **st)
 {
     const char *yaml = "type: dedup\nhorizon: 1m\nmemory: 1KiB";
     char dir[64], id[16];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     sl_harness *h = sl_harness_new_with(yaml, &(sl_harness_opts){.state_dir = dir});
     assert_non_null(h);
     sl_harness_checkpoint(h, 0, 7);
@@ -640,14 +573,14 @@ static void test_restore_puts_back_replaced_records(void **st)
     assert_non_null(strstr(sl_harness_out(h, "duplicates", 0),
                            "\"first_time\":\"2026-01-01T00:00:00Z\"}"));
     sl_harness_destroy(&h);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
 }
 
 /* Restoring fails for a checkpoint that is not there, or one written for another key. */
 static void test_restore_refused(void **st)
 {
     char dir[64];
-    state_dir_new(dir);
+    assert_non_null(sl_harness_tmpdir(dir));
     sl_harness *h = sl_harness_new_with("type: dedup", &(sl_harness_opts){.state_dir = dir});
     assert_non_null(h);
     sl_harness_checkpoint(h, 0, 3);
@@ -678,7 +611,7 @@ static void test_restore_refused(void **st)
     assert_int_equal(sl_harness_count(h, "out"), 1);
     assert_int_equal(sl_harness_count(h, "duplicates"), 1);
     sl_harness_destroy(&h);
-    state_dir_remove(dir);
+    sl_harness_rmdir(dir);
 }
 
 int main(void)
