@@ -217,18 +217,26 @@ operators:
     return res
 
 
-AGG_SCENARIOS = (
-    # tag, name, the generator's extra parameters, window, group_by, the loop's command
-    ("f", "status", "", "1m", "[[data.status]]", "agg-status"),
-    # one window of 1 day: 10M events from 1M customers put ~1M groups in it, more than
-    # the default memory budget (128MiB) holds, so the aggregate spills to LMDB
-    ("g", "customer", "\n    customers: 1000000", "1d", "[[data.customerId]]", "agg-customer"),
-)
+def aggregate_ops(window, group_by):
+    return f"""\
+  op:
+    type: aggregate
+    input: gen
+    windows: [{{tumbling: {window}}}]
+    group_by: {group_by}
+    where: has(data.total)
+    compute: {{n: count(), total: sum(data.total)}}"""
 
 
 STATEFUL_SCENARIOS = (
-    # tag, name, the operators after the generator, the loop's command
-    ("h", "dedup", """\
+    # tag, row name, the generator's extra parameters, the operators after it (the last one
+    # named op), the loop's command
+    ("f", "agg(status)", "", aggregate_ops("1m", "[[data.status]]"), "agg-status"),
+    # one window of 1 day: 10M events from 1M customers put ~1M groups in it, more than
+    # the default memory budget (128MiB) holds, so the aggregate spills to LMDB
+    ("g", "agg(customer)", "\n    customers: 1000000", aggregate_ops("1d", "[[data.customerId]]"),
+     "agg-customer"),
+    ("h", "dedup", "", """\
   op:
     type: dedup
     input: gen
@@ -236,7 +244,7 @@ STATEFUL_SCENARIOS = (
     capacity: 10000000
     error_rate: 0.01
     horizon: 24h""", "dedup"),
-    ("i", "join", """\
+    ("i", "join", "", """\
   split:
     type: route
     input: gen
@@ -252,36 +260,14 @@ STATEFUL_SCENARIOS = (
 )
 
 
-def stateful_pipelines(tmp, gen_n, name, ops, state_dir, out_path):
-    """(h)/(i): source.generator (watermark 10s) -> ops -> sink.null (timed) or sink.file
+def stateful_pipelines(tmp, gen_n, tag, name, gen_extra, ops, state_dir, out_path):
+    """(f)-(i): source.generator (watermark 10s) -> ops -> sink.null (timed) or sink.file
     JSON lines (rows counted). Returns (timed, checked)."""
     files = []
     for sink in ("{type: sink.null, input: op}",
                  "{type: sink.file, input: op, path: %s}" % json.dumps(out_path)):
-        files.append(write(os.path.join(tmp, "gen-%s-%d-%d.yaml" % (name, gen_n, len(files))), f"""\
-pipeline: bench-gen-{name}
-state_dir: {json.dumps(state_dir)}
-{BATCH}
-operators:
-  gen:
-    type: source.generator
-    count: {gen_n}
-    seed: 7
-    watermark: {{max_out_of_order: 10s}}
-{ops}
-  sink: {sink}
-"""))
-    return tuple(files)
-
-
-def agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, out_path):
-    """(f)/(g): source.generator (watermark 10s) -> aggregate -> sink.null (timed) or
-    sink.file JSON lines (rows counted). Returns (timed, checked)."""
-    files = []
-    for sink in ("{type: sink.null, input: agg}",
-                 "{type: sink.file, input: agg, path: %s}" % json.dumps(out_path)):
-        files.append(write(os.path.join(tmp, "gen-agg-%s-%d-%d.yaml" % (name, gen_n, len(files))), f"""\
-pipeline: bench-gen-agg-{name}
+        files.append(write(os.path.join(tmp, "gen-%s-%d-%d.yaml" % (tag, gen_n, len(files))), f"""\
+pipeline: bench-{tag}
 state_dir: {json.dumps(state_dir)}
 {BATCH}
 operators:
@@ -290,13 +276,7 @@ operators:
     count: {gen_n}
     seed: 7{gen_extra}
     watermark: {{max_out_of_order: 10s}}
-  agg:
-    type: aggregate
-    input: gen
-    windows: [{{tumbling: {window}}}]
-    group_by: {group_by}
-    where: has(data.total)
-    compute: {{n: count(), total: sum(data.total)}}
+{ops}
   sink: {sink}
 """))
     return tuple(files)
@@ -418,7 +398,7 @@ def main():
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     want = lambda tag: not only or tag in only
     rows = []
-    agg_notes, state_sizes = [], {}
+    row_notes, state_sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir) as tmp:
         eng_out = os.path.join(tmp, "engine-out.jsonl")
         loop_out = os.path.join(tmp, "loop-out.jsonl")
@@ -470,12 +450,13 @@ def main():
 
         state_dir = os.path.join(tmp, "state")
         check_n = min(gen_n, 1_000_000)
-        for tag, name, gen_extra, window, group_by, loop_cmd in filter(lambda x: want(x[0]),
-                                                                       AGG_SCENARIOS):
-            checked = agg_pipelines(tmp, check_n, name, gen_extra, window, group_by, state_dir,
-                                    eng_out)[1]
-            timed = agg_pipelines(tmp, gen_n, name, gen_extra, window, group_by, state_dir, eng_out)[0]
-            log("bench: (%s) gen->aggregate(%s)->null, %d events" % (tag, name, gen_n))
+        for tag, name, gen_extra, ops, loop_cmd in filter(lambda x: want(x[0]),
+                                                          STATEFUL_SCENARIOS):
+            checked = stateful_pipelines(tmp, check_n, tag, name, gen_extra, ops, state_dir,
+                                         eng_out)[1]
+            timed = stateful_pipelines(tmp, gen_n, tag, name, gen_extra, ops, state_dir, eng_out)[0]
+            row = "gen->%s->null" % name
+            log("bench: (%s) %s, %d events" % (tag, row, gen_n))
             shutil.rmtree(state_dir, ignore_errors=True)
             subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -483,36 +464,14 @@ def main():
             os.unlink(eng_out)
             out = subprocess.run([loop, loop_cmd, str(check_n)], cwd=tmp, check=True,
                                  stdout=subprocess.PIPE).stdout.split()
-            if int(out[2]) != eng_rows:
-                raise SystemExit("bench: aggregate(%s) on %d events: the engine wrote %d rows, "
-                                 "the loop built %d" % (name, check_n, eng_rows, int(out[2])))
-            agg_notes.append("%s: %d rows from %d events, engine and loop alike"
-                             % (name, eng_rows, check_n))
-            row = "gen->agg(%s)->null" % name
-            e, lp = measure([("engine " + row, run + [timed], None, state_dir),
-                             ("loop " + loop_cmd, [loop, loop_cmd, str(gen_n)], gen_n)],
-                            tmp, repeat, state_sizes)
-            rows.append((row, gen_n, e, lp))
-
-        for tag, name, ops, loop_cmd in filter(lambda x: want(x[0]), STATEFUL_SCENARIOS):
-            checked = stateful_pipelines(tmp, check_n, name, ops, state_dir, eng_out)[1]
-            timed = stateful_pipelines(tmp, gen_n, name, ops, state_dir, eng_out)[0]
-            log("bench: (%s) gen->%s->null, %d events" % (tag, name, gen_n))
-            shutil.rmtree(state_dir, ignore_errors=True)
-            subprocess.run(run + [checked], cwd=tmp, check=True, stdin=subprocess.DEVNULL)
-            shutil.rmtree(state_dir, ignore_errors=True)
-            eng_rows = count_lines(eng_out)
-            os.unlink(eng_out)
-            out = subprocess.run([loop, loop_cmd, str(check_n)], cwd=tmp, check=True,
-                                 stdout=subprocess.PIPE).stdout.split()
-            # the loop prints duplicates (dedup) or pairs (join)
-            loop_rows = check_n - int(out[2]) if name == "dedup" else int(out[2])
+            # the loop prints the rows it built (aggregate), its pairs (join) or the
+            # duplicates it removed (dedup)
+            loop_rows = check_n - int(out[2]) if loop_cmd == "dedup" else int(out[2])
             if loop_rows != eng_rows:
                 raise SystemExit("bench: %s on %d events: the engine wrote %d rows, the loop "
                                  "%d" % (name, check_n, eng_rows, loop_rows))
-            agg_notes.append("%s: %d rows from %d events, engine and loop alike"
+            row_notes.append("%s: %d rows from %d events, engine and loop alike"
                              % (name, eng_rows, check_n))
-            row = "gen->%s->null" % name
             e, lp = measure([("engine " + row, run + [timed], None, state_dir),
                              ("loop " + loop_cmd, [loop, loop_cmd, str(gen_n)], gen_n)],
                             tmp, repeat, state_sizes)
@@ -538,8 +497,8 @@ def main():
     if state_sizes:
         out.append("LMDB state (du of state_dir after the run, largest of the runs): " +
                    ", ".join("%s %s" % (k, human_bytes(v)) for k, v in state_sizes.items()))
-    if agg_notes:
-        out.append("rows (checked once, sink.file): " + "; ".join(agg_notes))
+    if row_notes:
+        out.append("rows (checked once, sink.file): " + "; ".join(row_notes))
     if min(r[2][0] for r in rows) < 1.0:
         out.append("note: engine runs under 1 s: fixed per-run costs (start-up, up to 50 ms to "
                    "notice the end) weigh on ev/s; see docs/benchmarks.md")
