@@ -252,13 +252,11 @@ static const sl_node *set_path(const sl_node *k)
 /*
  * The partition key of an operator whose key parameter is a list of grouping
  * sets ([[], [status]] or one flat set [status]): a field path that every set
- * groups by, so each group lives in one instance. Needed only with
- * parallelism > 1; then its absence is an error.
+ * groups by, so each group lives in one instance. Asked only with
+ * parallelism > 1 (load_keys); then its absence is an error.
  */
 static const sl_node *common_key(const sl_opdef *o, const sl_node *sets, sl_diag *d)
 {
-    if (o->parallelism <= 1)
-        return NULL;
     int nested = sets->n && sets->items[0]->kind == SL_NODE_SEQ;
     const sl_node *first = nested ? sets->items[0] : sets;
     for (size_t i = 0; first->kind == SL_NODE_SEQ && i < first->n; i++) {
