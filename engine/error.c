@@ -13,6 +13,8 @@ const char *sl_strerror(int rc)
     case SL_EOPERATOR: return "operator failed";
     case SL_EPROTO: return "malformed batch";
     case SL_EINTERRUPTED: return "interrupted";
+    case SL_EHALTED: return "stopped after a checkpoint";
+    case SL_ESTATE: return "unusable state directory";
     default: break;
     }
     if (rc < 0 && rc > SL_EBASE)

@@ -13,6 +13,8 @@ enum {
     SL_EOPERATOR = -4100,  /* an operator returned SL_ERROR */
     SL_EPROTO = -4101,     /* a malformed batch arrived */
     SL_EINTERRUPTED = -4102,
+    SL_EHALTED = -4103,    /* stopped on request right after a checkpoint (not a failure) */
+    SL_ESTATE = -4104,     /* the state directory cannot be used (see the log) */
 };
 
 /* Text for a result code (either range); never NULL. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,6 +44,12 @@ static const char *level_name(sl_log_level l)
 
 static void vlog(const char *op, sl_log_level level, const char *fmt, va_list ap)
 {
+    /* debug lines only when asked for (SLUICE_DEBUG=1); levels and formats: issue 9 */
+    static int debug = -1;
+    if (debug < 0)
+        debug = getenv("SLUICE_DEBUG") != NULL;
+    if (level == SL_LOG_DEBUG && !debug)
+        return;
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     /* one fprintf per line so lines from different threads do not interleave */
@@ -345,6 +352,12 @@ static const sl_expr *h_expr_term(sl_ctx *ctx, const sl_expr *e, size_t i)
     return sl_expr_and_term(e, i);
 }
 
+static int64_t h_checkpoint_last(sl_ctx *ctx)
+{
+    const sl_ckpt *c = &inst_of(ctx)->rt->ckpt;
+    return c->interval_ns ? (int64_t)c->last : -1;
+}
+
 void sl__inst_release(sl_inst *in)
 {
     for (size_t i = 0; i < in->n_exprs; i++)
@@ -402,4 +415,5 @@ const sl_host sl__host = {
     .kv_clear = sl__kv_clear,
     .kv_count = sl__kv_count,
     .kv_sync = sl__kv_sync,
+    .checkpoint_last = h_checkpoint_last,
 };

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "checkpoint.h"
 #include "diag.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -94,6 +95,11 @@ struct sl_stage {
     uint8_t *ch_state;     /* SL_CH_ACTIVE, SL_CH_IDLE or SL_CH_DONE */
     uint32_t n_ch;
     int64_t wm;            /* the stage's input watermark: min over active channels */
+    /* checkpoints (barrier.c) */
+    uint64_t *ch_barrier;  /* each channel's last barrier */
+    uint64_t aligning;     /* the barrier some channels delivered and others not yet; 0: none */
+    uint64_t barrier;      /* the last checkpoint this stage parked at */
+    int ended;             /* (rt->ckpt.mu) the thread is done: it parks no more */
     pthread_t thread;
     int started;
     int rc;
@@ -115,6 +121,7 @@ struct sl_runtime {
     pthread_t main_thread; /* woken with SIGUSR1 when the last stage ends */
     int wake_main;
     int64_t started_ns;
+    sl_ckpt ckpt;          /* the checkpoint coordinator (checkpoint.c) */
 };
 
 enum { SL_CH_ACTIVE = 0, SL_CH_IDLE = 1, SL_CH_DONE = 2 };

@@ -20,6 +20,7 @@
 #define DEFAULT_MAX_EVENTS 1024
 #define DEFAULT_MAX_BYTES (4u << 20)
 #define DEFAULT_LINGER_NS 5000000ll
+#define DEFAULT_CHECKPOINT_NS 10000000000ll /* checkpoint: {} */
 
 static const char *const top_keys[] = {"pipeline", "description", "state_dir", "checkpoint",
                                        "batch", "operators", "plugins", "admin", NULL};
@@ -202,6 +203,38 @@ static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
         } else {
             const char *s = sl_suggest(k, keys);
             diag_at(d, b->key_nodes[i], "unknown key 'batch.%s'%s%s%s", k,
+                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        }
+    }
+}
+
+/* checkpoint: {interval: 10s} (docs/checkpoints.md); absent: no checkpoints. */
+static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
+{
+    p->checkpoint_interval_ns = 0;
+    if (!c || c->is_null)
+        return;
+    if (c->kind != SL_NODE_MAP) {
+        diag_at(d, c, "'checkpoint' must be a mapping like {interval: 10s}");
+        return;
+    }
+    static const char *const keys[] = {"interval", NULL};
+    p->checkpoint_interval_ns = DEFAULT_CHECKPOINT_NS;
+    for (size_t i = 0; i < c->n; i++) {
+        const char *k = c->keys[i];
+        const sl_node *v = c->items[i];
+        int64_t x;
+        if (strcmp(k, "interval") == 0) {
+            if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0 ||
+                x < 10000000)
+                diag_at(d, v, "invalid checkpoint.interval '%s' (expected a duration of at "
+                              "least 10ms, e.g. 10s)",
+                        v->kind == SL_NODE_SCALAR ? v->str : "");
+            else
+                p->checkpoint_interval_ns = x;
+        } else {
+            const char *s = sl_suggest(k, keys);
+            diag_at(d, c->key_nodes[i], "unknown key 'checkpoint.%s'%s%s%s", k,
                     s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         }
     }
@@ -614,6 +647,7 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
     else if (p->name && asprintf(&p->state_dir, "state/%s", p->name) < 0)
         p->state_dir = NULL;
     load_batch(p, sl_node_get(root, "batch"), d);
+    load_checkpoint(p, sl_node_get(root, "checkpoint"), d);
 
     sl_node *ops = sl_node_get(root, "operators");
     if (!ops || ops->is_null || (ops->kind == SL_NODE_MAP && ops->n == 0)) {

@@ -60,6 +60,7 @@ typedef struct sl_pipeline {
     uint32_t batch_max_events;
     uint64_t batch_max_bytes;
     int64_t batch_linger_ns;
+    int64_t checkpoint_interval_ns; /* 0: no checkpoints (no `checkpoint:` block) */
     sl_opdef *ops;
     size_t n_ops;
     size_t *topo;            /* operator indices, upstream first */

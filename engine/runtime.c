@@ -31,6 +31,7 @@ void sl_run_opts_default(sl_run_opts *o)
     o->handle_signals = 1;
     o->restore_id = 0;
     o->snapshot_id = 0;
+    o->fresh = 0;
 }
 
 static int add_edge(sl_out_port *port, sl_out_edge **out)
@@ -215,7 +216,8 @@ static int wire(sl_runtime *rt)
         st->n_ch = st->eos_expected;
         st->ch_wm = malloc((st->n_ch ? st->n_ch : 1) * sizeof *st->ch_wm);
         st->ch_state = calloc(st->n_ch ? st->n_ch : 1, sizeof *st->ch_state);
-        if (!st->ch_wm || !st->ch_state)
+        st->ch_barrier = calloc(st->n_ch ? st->n_ch : 1, sizeof *st->ch_barrier);
+        if (!st->ch_wm || !st->ch_state || !st->ch_barrier)
             return -ENOMEM;
         for (uint32_t c = 0; c < st->n_ch; c++)
             st->ch_wm[c] = INT64_MIN;
@@ -240,6 +242,8 @@ int sl_runtime_new(const sl_pipeline *p, const sl_run_opts *opts, sl_diag *d, sl
     if (rc != 0)
         goto err;
     rc = make_instances(rt);
+    if (rc == 0)
+        rc = sl__ckpt_init(rt);
     if (rc != 0)
         goto err;
     unsigned n_inst = 0;
@@ -335,7 +339,7 @@ int sl_runtime_run(sl_runtime *rt)
         rt->wake_main = 1;
     }
 
-    int rc = 0;
+    int rc = sl__ckpt_recover(rt);
     for (size_t o = 0; o < rt->p->n_ops && rc == 0 && rt->opts.restore_id; o++)
         for (uint32_t i = 0; i < rt->p->ops[o].parallelism && rc == 0; i++) {
             sl_inst *in = &rt->by_op[o][i];
@@ -368,16 +372,22 @@ int sl_runtime_run(sl_runtime *rt)
     uint64_t *last = calloc(rt->p->n_ops + 1, sizeof *last);
     int64_t last_report = rt->started_ns;
     int shut = 0, signals = 0;
+    int64_t wait_ns = 0;
     while (atomic_load(&rt->running) > 0) {
         if (atomic_load(&rt->failed) && !shut) {
             zmq_ctx_shutdown(rt->zctx); /* unblock every send and receive */
+            sl__ckpt_wake(rt);
             shut = 1;
         }
         if (rt->opts.handle_signals) {
-            struct timespec ts = {0, 100 * 1000000};
+            struct timespec ts = {0, (long)wait_ns};
             int sig = sigtimedwait(&set, NULL, &ts);
             if (sig == SIGINT || sig == SIGTERM) {
-                if (signals++ == 0 && !atomic_load(&rt->failed)) {
+                if (signals++ == 0 && !atomic_load(&rt->failed) && rt->ckpt.interval_ns) {
+                    sl__log(NULL, SL_LOG_INFO, "stopping: taking a checkpoint, then stopping "
+                                               "(signal again to stop at once)");
+                    sl__ckpt_request_halt(rt);
+                } else if (signals == 1 && !atomic_load(&rt->failed)) {
                     sl__log(NULL, SL_LOG_INFO, "stopping: draining events in flight "
                                                "(signal again to stop at once)");
                     atomic_store(&rt->stop, 1);
@@ -387,10 +397,18 @@ int sl_runtime_run(sl_runtime *rt)
                 }
             }
         } else {
-            struct timespec ts = {0, 1000000};
+            struct timespec ts = {0, wait_ns < 1000000 ? (long)wait_ns : 1000000};
             nanosleep(&ts, NULL);
         }
         int64_t now = sl__monotonic();
+        wait_ns = 100 * 1000000;
+        if (!atomic_load(&rt->failed) && rc == 0 && sl__ckpt_tick(rt, now, &wait_ns) != 0) {
+            sl__log(NULL, SL_LOG_ERROR, "checkpoint %llu failed: stopping",
+                    (unsigned long long)atomic_load(&rt->ckpt.want));
+            sl__fail(rt);
+        }
+        if (wait_ns < 0)
+            wait_ns = 0;
         if (rt->opts.progress && last && now - last_report >= 1000000000ll) {
             print_progress(rt, last, (double)(now - last_report) / 1e9);
             last_report = now;
@@ -421,6 +439,11 @@ int sl_runtime_run(sl_runtime *rt)
                 in->def->op->snapshot(in->state, &in->ctx, rt->opts.snapshot_id) != SL_OK)
                 rc = SL_EOPERATOR;
         }
+    if (rc == 0 && !atomic_load(&rt->failed) && !rt->ckpt.halt && sl__ckpt_final(rt) != 0) {
+        sl__log(NULL, SL_LOG_ERROR, "the final checkpoint failed");
+        sl__fail(rt);
+    }
+    sl__ckpt_report(rt);
     if (signals > 1)
         rc = SL_EINTERRUPTED; /* stopped at once on request, whatever the stages were doing */
     else if (rc == 0 && atomic_load(&rt->failed))
@@ -441,6 +464,7 @@ void sl_runtime_destroy(sl_runtime **rtp)
         free(rt->stages[s].insts);
         free(rt->stages[s].ch_wm);
         free(rt->stages[s].ch_state);
+        free(rt->stages[s].ch_barrier);
     }
     free(rt->stages);
     for (size_t o = 0; rt->by_op && o < rt->p->n_ops; o++) {
@@ -473,6 +497,7 @@ void sl_runtime_destroy(sl_runtime **rtp)
     }
     free(rt->by_op);
     sl__state_free(&rt->state);
+    sl__ckpt_fini(rt);
     if (rt->zctx)
         zmq_ctx_term(rt->zctx);
     sl_plan_fini(&rt->plan);

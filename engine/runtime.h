@@ -10,9 +10,11 @@
  *
  * Shutdown: the first SIGINT/SIGTERM (or sl_runtime_stop) asks sources to
  * stop; everything already emitted drains through the graph and sinks
- * flush, as at a normal end of stream. An operator error, or a second
- * signal, stops at once: the ZeroMQ context is shut down so that every
- * blocked send or receive returns, and the run fails.
+ * flush, as at a normal end of stream. A pipeline that takes checkpoints
+ * instead takes one more and stops right after it, open windows left open
+ * for the next run to continue (engine/checkpoint.h). An operator error, or
+ * a second signal, stops at once: the ZeroMQ context is shut down so that
+ * every blocked send or receive returns, and the run fails.
  */
 #ifndef SL_RUNTIME_H
 #define SL_RUNTIME_H
@@ -41,6 +43,8 @@ typedef struct sl_run_opts {
      * instead, as a "stop with savepoint" does.
      */
     uint64_t snapshot_id;
+    /* With checkpoints: discard what state_dir holds and start from empty state. */
+    int fresh;
 } sl_run_opts;
 
 void sl_run_opts_default(sl_run_opts *o);

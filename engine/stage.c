@@ -182,6 +182,9 @@ static int run_source(sl_stage *s)
     for (;;) {
         if (atomic_load(&rt->stop) || stopped_hard(rt))
             break;
+        int rc = sl__barrier_poll_source(s);
+        if (rc != 0)
+            return rc;
         int64_t now = sl__monotonic();
         int64_t deadline = now + MAX_WAIT_NS;
         int64_t due = next_deadline(s);
@@ -192,7 +195,7 @@ static int run_source(sl_stage *s)
             sl__log(h->def->name, SL_LOG_ERROR, "source failed");
             return SL_EOPERATOR;
         }
-        int rc = sl__inst_flush_fused(h);
+        rc = sl__inst_flush_fused(h);
         if (rc == 0)
             rc = housekeeping(s);
         if (rc != 0)
@@ -220,8 +223,15 @@ static int handle(sl_stage *s, sl_rx *rx)
         sl__log(s->insts[0]->def->name, SL_LOG_ERROR, "received a batch from unknown channel %u", c);
         return SL_EPROTO;
     }
+    if (sl__barrier_blocked(s, c)) {
+        sl__log(s->insts[0]->def->name, SL_LOG_ERROR,
+                "channel %u sent more after its barrier, before the others aligned", c);
+        return SL_EPROTO;
+    }
     int rc = 0;
     switch (rx->hdr.kind) {
+    case SL_BATCH_BARRIER:
+        return sl__barrier_received(s, c, rx->hdr.checkpoint);
     case SL_BATCH_DATA:
         rx->batch.watermark = s->wm; /* what holds for these events; theirs applies after */
         rc = sl__deliver(s->insts[0], rx->hdr.slot, &rx->batch);
@@ -235,13 +245,16 @@ static int handle(sl_stage *s, sl_rx *rx)
         s->ch_state[c] = SL_CH_DONE;
         break;
     default:
-        return 0; /* barriers: a later issue */
+        return SL_EPROTO;
     }
     if (rx->hdr.watermark == INT64_MAX) /* its end (the last events may carry it before EOS) */
         s->ch_state[c] = SL_CH_DONE;
     else if (rx->hdr.watermark > s->ch_wm[c])
         s->ch_wm[c] = rx->hdr.watermark; /* finite only: what it reached */
-    return rc != 0 ? rc : input_watermark(s);
+    if (rc == 0)
+        rc = input_watermark(s);
+    /* a channel that ended may have been the last one a barrier waited for */
+    return rc == 0 && s->ch_state[c] == SL_CH_DONE ? sl__barrier_channel_done(s) : rc;
 }
 
 static int run_receiver(sl_stage *s)
@@ -293,6 +306,9 @@ void *sl__stage_main(void *arg)
     snprintf(name, sizeof name, "sl:%s", s->insts[0]->def->name);
     pthread_setname_np(pthread_self(), name);
     int rc = s->pull ? run_receiver(s) : run_source(s);
+    if (rc == SL_EHALTED)
+        rc = 0; /* stopped on request right after a checkpoint: what follows is replayed */
+    sl__barrier_stage_ended(s);
     if (rc != 0) {
         if (rc != SL_EINTERRUPTED || !stopped_hard(s->rt))
             sl__log(s->insts[0]->def->name, SL_LOG_ERROR, "stage stopped: %s", sl_strerror(rc));

@@ -32,6 +32,11 @@ struct sl_state {
     MDB_env *env;
     int lock_fd;
     int failed; /* opening failed once: don't retry for every instance */
+    int fresh;  /* discard what the directory holds when opening it (run --fresh) */
+    /* checkpoint in progress (main thread): instance transactions nest in it */
+    MDB_txn *ckpt_txn;
+    MDB_dbi engine_dbi; /* the engine's own records ("sluice"), valid once opened */
+    int engine_dbi_ok;
 };
 
 struct sl_kv {
@@ -93,10 +98,9 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* Open the environment (caller holds s->lock). */
-static int open_env(sl_ctx *ctx, sl_state *s)
+/* Open the environment (caller holds s->lock); `op` names who asked, in messages. */
+static int open_env(sl_state *s, const char *op)
 {
-    const char *op = inst_of(ctx)->def->name;
     int rc = make_dirs(s->dir);
     if (rc != 0) {
         sl__log(op, SL_LOG_ERROR, "state_dir '%s': cannot create it: %s", s->dir, strerror(rc));
@@ -114,18 +118,45 @@ static int open_env(sl_ctx *ctx, sl_state *s)
                 errno == EWOULDBLOCK ? "" : strerror(errno));
         return -1;
     }
+    if (s->fresh) { /* only once the lock is ours: nobody else is using these files */
+        static const char *const files[] = {"data.mdb", "lock.mdb"};
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/%s", s->dir, files[i]);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                sl__log(op, SL_LOG_ERROR, "state_dir '%s': cannot remove %s: %s", s->dir,
+                        files[i], strerror(errno));
+                return -1;
+            }
+        }
+        s->fresh = 0;
+    }
     if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_mapsize(s->env, MAP_SIZE)) != 0 ||
         (rc = mdb_env_set_maxdbs(s->env, s->max_dbs)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, 256)) != 0 ||
         (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD, 0666)) != 0) {
-        sl__log(op, SL_LOG_ERROR, "state_dir '%s': opening the LMDB environment: %s", s->dir,
-                mdb_strerror(rc));
+        int corrupt = rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED;
+        sl__log(op, SL_LOG_ERROR, "state_dir '%s': opening the LMDB environment: %s%s", s->dir,
+                mdb_strerror(rc),
+                corrupt ? " (the state is corrupt or not sluice's: move the directory away, "
+                          "or run with --fresh to start from empty state)"
+                        : "");
         if (s->env)
             mdb_env_close(s->env);
         s->env = NULL;
         return -1;
     }
     return 0;
+}
+
+/* Open the environment once; 0 or -1 (logged). */
+static int ensure_env(sl_state *s, const char *op)
+{
+    pthread_mutex_lock(&s->lock);
+    int ok = !s->failed && (s->env || open_env(s, op) == 0);
+    if (!ok)
+        s->failed = 1;
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : -1;
 }
 
 sl_kv *sl__kv_open(sl_ctx *ctx, const char *name)
@@ -143,13 +174,12 @@ sl_kv *sl__kv_open(sl_ctx *ctx, const char *name)
         sl__log(in->def->name, SL_LOG_ERROR, "state: out of memory");
         return NULL;
     }
+    int ok = ensure_env(s, in->def->name) == 0;
     pthread_mutex_lock(&s->lock);
-    int ok = !s->failed && (s->env || open_env(ctx, s) == 0);
-    if (!ok)
-        s->failed = 1;
     MDB_txn *txn = NULL;
     int rc = 0;
-    if (ok && ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
+    /* during a checkpoint (main thread) the database is made inside its transaction */
+    if (ok && ((rc = mdb_txn_begin(s->env, s->ckpt_txn, 0, &txn)) != 0 ||
                (rc = mdb_dbi_open(txn, kv->name, MDB_CREATE, &kv->dbi)) != 0 ||
                (rc = mdb_txn_commit(txn)) != 0)) {
         if (txn && rc != 0)
@@ -178,8 +208,9 @@ int sl__kv_begin(sl_ctx *ctx, int write)
         sl__log(in->def->name, SL_LOG_ERROR, "state: kv_begin before kv_open");
         return -1;
     }
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(in->rt->state->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+    MDB_txn *txn, *parent = in->rt->state->ckpt_txn;
+    /* in a snapshot the instance's transaction is a child of the checkpoint's */
+    int rc = mdb_txn_begin(in->rt->state->env, parent, write || parent ? 0 : MDB_RDONLY, &txn);
     if (rc != 0) {
         fail(ctx, "begin", rc);
         return -1;
@@ -331,6 +362,8 @@ uint64_t sl__kv_count(sl_ctx *ctx, sl_kv *db)
 int sl__kv_sync(sl_ctx *ctx)
 {
     sl_state *s = inst_of(ctx)->rt->state;
+    if (s->ckpt_txn)
+        return 0; /* the checkpoint's commit syncs */
     int rc = s->env ? mdb_env_sync(s->env, 1) : 0;
     if (rc != 0) {
         fail(ctx, "sync", rc);
@@ -351,4 +384,96 @@ void sl__inst_state_release(sl_inst_state *is)
     free(is->dbs);
     is->dbs = NULL;
     is->n_dbs = 0;
+}
+
+/* ------------------------------------------------- the engine's own use */
+
+void sl__state_set_fresh(sl_state *s) { s->fresh = 1; }
+const char *sl__state_dir(const sl_state *s) { return s->dir; }
+
+int sl__state_open(sl_state *s) { return ensure_env(s, NULL); }
+
+static int engine_db(sl_state *s, MDB_txn *txn)
+{
+    if (s->engine_dbi_ok)
+        return 0;
+    int rc = mdb_dbi_open(txn, "sluice", MDB_CREATE, &s->engine_dbi);
+    if (rc == 0)
+        s->engine_dbi_ok = 1;
+    return rc;
+}
+
+static int engine_fail(sl_state *s, const char *what, int rc)
+{
+    sl__log(NULL, SL_LOG_ERROR, "state_dir '%s': %s: %s", s->dir, what, mdb_strerror(rc));
+    return -1;
+}
+
+int sl__state_record_get(sl_state *s, const char *key, sl_wbuf *out)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return engine_fail(s, "reading the checkpoint record", rc);
+    rc = mdb_dbi_open(txn, "sluice", 0, &dbi);
+    MDB_val k = {strlen(key), (void *)key}, v;
+    if (rc == 0)
+        rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        sl_wbuf_reset(out);
+        rc = sl_wbuf_append(out, v.mv_data, v.mv_size) == 0 ? 0 : ENOMEM;
+    }
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND)
+        return 1;
+    return rc == 0 ? 0 : engine_fail(s, "reading the checkpoint record", rc);
+}
+
+int sl__state_ckpt_begin(sl_state *s)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->ckpt_txn);
+    if (rc == 0 && (rc = engine_db(s, s->ckpt_txn)) != 0) {
+        mdb_txn_abort(s->ckpt_txn);
+        s->ckpt_txn = NULL;
+    }
+    if (rc != 0) {
+        s->ckpt_txn = NULL;
+        return engine_fail(s, "beginning a checkpoint", rc);
+    }
+    return 0;
+}
+
+int sl__state_ckpt_put(sl_state *s, const char *key, const void *val, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+    int rc = mdb_put(s->ckpt_txn, s->engine_dbi, &k, &v, 0);
+    return rc == 0 ? 0 : engine_fail(s, "writing the checkpoint record", rc);
+}
+
+int sl__state_ckpt_commit(sl_state *s)
+{
+    MDB_txn *txn = s->ckpt_txn;
+    s->ckpt_txn = NULL;
+    int rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        return engine_fail(s, "committing a checkpoint", rc);
+    rc = mdb_env_sync(s->env, 1);
+    return rc == 0 ? 0 : engine_fail(s, "syncing a checkpoint", rc);
+}
+
+void sl__state_ckpt_abort(sl_state *s)
+{
+    if (s->ckpt_txn)
+        mdb_txn_abort(s->ckpt_txn);
+    s->ckpt_txn = NULL;
+}
+
+uint64_t sl__state_bytes(sl_state *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (!s->env || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }

@@ -45,4 +45,23 @@ int sl__kv_clear(sl_ctx *ctx, sl_kv *db);
 uint64_t sl__kv_count(sl_ctx *ctx, sl_kv *db);
 int sl__kv_sync(sl_ctx *ctx);
 
+/*
+ * The engine's side (checkpoints, engine/checkpoint.c). All on the main thread.
+ * Errors are logged with the state_dir; functions return 0 or -1
+ * (record_get: 1 when the record is absent).
+ */
+void sl__state_set_fresh(sl_state *s); /* remove what the directory holds when opening it */
+const char *sl__state_dir(const sl_state *s);
+int sl__state_open(sl_state *s);
+/* Engine record `key` (database "sluice") into out, in a read transaction of its own. */
+int sl__state_record_get(sl_state *s, const char *key, sl_wbuf *out);
+/* A checkpoint's transaction: instance transactions begun meanwhile nest in it;
+ * commit syncs the environment to disk before it returns. */
+int sl__state_ckpt_begin(sl_state *s);
+int sl__state_ckpt_put(sl_state *s, const char *key, const void *val, size_t len);
+int sl__state_ckpt_commit(sl_state *s);
+void sl__state_ckpt_abort(sl_state *s);
+/* Bytes of the environment in use (its highest page), 0 before it is open. */
+uint64_t sl__state_bytes(sl_state *s);
+
 #endif

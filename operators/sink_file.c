@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_parts.h"
 #include "json.h"
 #include "sluice/operator.h"
 
@@ -28,10 +29,13 @@ typedef struct file_sink {
     int msgpack;
     int append, do_fsync;
     int64_t size, interval_ns;
-    int fd;
+    int fd;                /* where events are written: path, or the pending part */
     sl_wbuf buf;
     int64_t pending;
     int errors_port;
+    file_parts parts;      /* with checkpoints: the pending part and publication */
+    int transactional;
+    int restored;
 } file_sink;
 
 static const sl_param file_params[] = {
@@ -89,6 +93,7 @@ static int common_init(sl_ctx *ctx, void **state, int is_stdout)
         return SL_ERROR;
     *state = s;
     s->fd = -1;
+    file_parts_init(&s->parts);
     s->is_stdout = is_stdout;
     s->msgpack = strcmp(h->node_str(h->param(ctx, "format")), "msgpack") == 0;
     s->errors_port = h->port(ctx, "errors");
@@ -140,11 +145,31 @@ static int make_parents(const char *path)
     return 0;
 }
 
+static int file_restore(void *state, sl_ctx *ctx, uint64_t id)
+{
+    file_sink *s = state;
+    s->restored = 1;
+    return file_parts_restore(&s->parts, ctx, s->path, id);
+}
+
 static int file_start(void *state, sl_ctx *ctx)
 {
     file_sink *s = state;
     if (s->is_stdout) {
         s->fd = STDOUT_FILENO;
+        return SL_OK;
+    }
+    s->transactional = ctx->host->checkpoint_last(ctx) >= 0;
+    if (s->transactional) {
+        int rc = make_parents(s->path);
+        if (rc != 0) {
+            ctx->host->log(ctx, SL_LOG_ERROR, "cannot create the directory of '%s': %s", s->path,
+                           strerror(-rc));
+            return SL_ERROR;
+        }
+        if (file_parts_start(&s->parts, ctx, s->path, s->restored, s->append) != SL_OK)
+            return SL_ERROR;
+        s->fd = s->parts.pending_fd;
         return SL_OK;
     }
     int rc = make_parents(s->path);
@@ -212,6 +237,26 @@ static int file_timer(void *state, sl_ctx *ctx, int64_t now)
     return write_out(state, ctx);
 }
 
+/* Checkpoint id: what came before its barrier becomes the part that id publishes. */
+static int file_snapshot(void *state, sl_ctx *ctx, uint64_t id)
+{
+    file_sink *s = state;
+    if (!s->transactional) {
+        ctx->host->log(ctx, SL_LOG_ERROR, "a snapshot without checkpoints configured");
+        return SL_ERROR;
+    }
+    if (write_out(s, ctx) != SL_OK || file_parts_close(&s->parts, ctx, id) != SL_OK)
+        return SL_ERROR;
+    s->fd = s->parts.pending_fd;
+    return SL_OK;
+}
+
+static int file_checkpoint_done(void *state, sl_ctx *ctx, uint64_t id)
+{
+    file_sink *s = state;
+    return s->transactional ? file_parts_publish(&s->parts, ctx, id) : SL_OK;
+}
+
 static int file_finish(void *state, sl_ctx *ctx)
 {
     file_sink *s = state;
@@ -219,6 +264,8 @@ static int file_finish(void *state, sl_ctx *ctx)
         return SL_OK;
     if (write_out(s, ctx) != SL_OK)
         return SL_ERROR;
+    if (s->transactional)
+        return SL_OK; /* the final checkpoint syncs and publishes it */
     if (!s->is_stdout && s->do_fsync && fsync(s->fd) != 0) {
         ctx->host->log(ctx, SL_LOG_ERROR, "cannot fsync '%s': %s", s->path, strerror(errno));
         return SL_ERROR;
@@ -231,8 +278,9 @@ static void file_destroy(void *state)
     file_sink *s = state;
     if (!s)
         return;
-    if (s->fd >= 0 && !s->is_stdout)
+    if (s->fd >= 0 && !s->is_stdout && !s->transactional)
         close(s->fd);
+    file_parts_fini(&s->parts);
     sl_wbuf_fini(&s->buf);
     free(s);
 }
@@ -252,6 +300,9 @@ const sl_operator sl_op_sink_file = {
     .on_timer = file_timer,
     .finish = file_finish,
     .destroy = file_destroy,
+    .snapshot = file_snapshot,
+    .restore = file_restore,
+    .checkpoint_done = file_checkpoint_done,
 };
 
 const sl_operator sl_op_sink_stdout = {

@@ -12,12 +12,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
+#include "position.h"
 #include "sluice/operator.h"
 
 #define PER_CALL 1024
@@ -38,6 +41,11 @@ typedef struct file_src {
     sl_json_parser *jp;
     sl_wbuf ev, extra;
     int errors_port;
+    /* checkpoints: the byte offset and line number after the last event emitted */
+    sl_kv *pos_db;
+    int restored;
+    uint64_t pos[2];
+    char *fingerprint; /* format and path: what the offset is an offset in */
 } file_src;
 
 static const sl_param params[] = {
@@ -71,6 +79,49 @@ static int src_init(sl_ctx *ctx, void **state)
         h->config_error(ctx, h->param(ctx, "max_line"), "'max_line' must be at least 1KiB");
         return SL_ERROR;
     }
+    if (asprintf(&s->fingerprint, "%s:%s", s->msgpack ? "msgpack" : "jsonl", s->path) < 0) {
+        s->fingerprint = NULL;
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+static int src_restore(void *state, sl_ctx *ctx, uint64_t id)
+{
+    file_src *s = state;
+    if (!(s->pos_db = sl_position_open(ctx)) ||
+        sl_position_load(ctx, s->pos_db, id, s->fingerprint, "file", s->pos, 2) != SL_OK)
+        return SL_ERROR;
+    s->restored = 1;
+    return SL_OK;
+}
+
+static int src_snapshot(void *state, sl_ctx *ctx, uint64_t id)
+{
+    file_src *s = state;
+    uint64_t pos[2] = {s->offset + s->start, s->line};
+    if (!s->pos_db && !(s->pos_db = sl_position_open(ctx)))
+        return SL_ERROR;
+    return sl_position_save(ctx, s->pos_db, id, s->fingerprint, pos, 2);
+}
+
+/* Continue after the restored position: the events before it were in the checkpoint. */
+static int seek_restored(file_src *s, sl_ctx *ctx)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < s->pos[0]) {
+        ctx->host->log(ctx, SL_LOG_ERROR,
+                       "'%s' is shorter than the checkpoint's position (byte %" PRIu64
+                       "): the file was replaced or truncated since; run with --fresh to "
+                       "start over", s->path, s->pos[0]);
+        return SL_ERROR;
+    }
+    if (lseek(s->fd, (off_t)s->pos[0], SEEK_SET) < 0) {
+        ctx->host->log(ctx, SL_LOG_ERROR, "cannot seek in '%s': %s", s->path, strerror(errno));
+        return SL_ERROR;
+    }
+    s->offset = s->pos[0];
+    s->line = s->pos[1];
     return SL_OK;
 }
 
@@ -90,7 +141,7 @@ static int src_start(void *state, sl_ctx *ctx)
         return SL_ERROR;
     }
     s->line = 1;
-    return SL_OK;
+    return s->restored ? seek_restored(s, ctx) : SL_OK;
 }
 
 /* Move unread data to the front and read more. Returns 0, or -1 on a read error. */
@@ -208,6 +259,7 @@ static int produce_jsonl(file_src *s, sl_ctx *ctx)
             reject(s, ctx, "malformed", "line longer than max_line", p, avail, s->line);
             s->line++;
             for (;;) {
+                s->offset += s->end; /* the buffer's bytes are dropped: the file offset moves on */
                 s->start = s->end = 0;
                 if (refill(s, ctx) != 0)
                     return SL_ERROR;
@@ -277,6 +329,7 @@ static void src_destroy(void *state)
     sl_json_parser_destroy(&s->jp);
     sl_wbuf_fini(&s->ev);
     sl_wbuf_fini(&s->extra);
+    free(s->fingerprint);
     free(s);
 }
 
@@ -293,4 +346,6 @@ const sl_operator sl_op_source_file = {
     .start = src_start,
     .produce = src_produce,
     .destroy = src_destroy,
+    .snapshot = src_snapshot,
+    .restore = src_restore,
 };

@@ -14,10 +14,13 @@
  * buffer, the duplicate ring reuses its slots: no allocation per event.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "position.h"
 #include "sluice/operator.h"
 
 #define RECENT 1000
@@ -61,6 +64,9 @@ typedef struct gen {
     dec id;            /* "evt-" + n */
     dec oid;           /* "o-" + order_no */
     int64_t started;   /* monotonic ns of the first produce */
+    uint64_t paced_from; /* events replayed by a restore: `rate` paces those after them */
+    uint64_t seed;
+    sl_kv *pos_db;     /* checkpoints: the position (events emitted) */
 } gen;
 
 static const sl_param params[] = {
@@ -306,10 +312,31 @@ static int gen_init(sl_ctx *ctx, void **state)
     g->customers = (uint64_t)customers;
     uint32_t n;
     uint32_t idx = h->instance(ctx, &n);
+    g->seed = (uint64_t)sd;
     seed(g, (uint64_t)sd + idx);
     dec_set(&g->id, "evt-", 0, 10);
     dec_set(&g->oid, "o-", 0, 8);
     return SL_OK;
+}
+
+/* The next event of the stream (borrowed until the next call), or NULL out of memory. */
+static const sl_wbuf *next_event(gen *g)
+{
+    sl_wbuf *out;
+    if (g->recent_n && next_double(g) < g->dup_frac) {
+        out = &g->recent[below(g, g->recent_n)];
+    } else {
+        /* build straight into the ring slot it is kept in for re-sends */
+        out = &g->recent[g->recent_next];
+        if (build(g, out) != 0)
+            return NULL;
+        g->recent_next = (g->recent_next + 1) % RECENT;
+        if (g->recent_n < RECENT)
+            g->recent_n++;
+    }
+    g->n++;
+    dec_inc(&g->id);
+    return out;
 }
 
 static int gen_produce(void *state, sl_ctx *ctx, int64_t deadline_ns)
@@ -322,9 +349,10 @@ static int gen_produce(void *state, sl_ctx *ctx, int64_t deadline_ns)
         if (!g->started)
             g->started = now;
         double due = (double)(now - g->started) / 1e9 * g->rate;
-        if ((double)g->n >= due) {
+        double paced = (double)(g->n - g->paced_from);
+        if (paced >= due) {
             /* sleep until the next event is due, but not past the deadline */
-            int64_t next = g->started + (int64_t)(((double)g->n + 1) / g->rate * 1e9);
+            int64_t next = g->started + (int64_t)((paced + 1) / g->rate * 1e9);
             if (next > deadline_ns)
                 next = deadline_ns;
             if (next > now) {
@@ -334,29 +362,55 @@ static int gen_produce(void *state, sl_ctx *ctx, int64_t deadline_ns)
             }
             return SL_IDLE;
         }
-        if (due - (double)g->n < (double)budget)
-            budget = (uint64_t)(due - (double)g->n) + 1;
+        if (due - paced < (double)budget)
+            budget = (uint64_t)(due - paced) + 1;
     }
     for (uint64_t k = 0; k < budget; k++) {
         if (g->count && g->n >= g->count)
             return SL_EOS;
-        sl_wbuf *out;
-        if (g->recent_n && next_double(g) < g->dup_frac) {
-            out = &g->recent[below(g, g->recent_n)];
-        } else {
-            /* build straight into the ring slot it is kept in for re-sends */
-            out = &g->recent[g->recent_next];
-            if (build(g, out) != 0)
-                return SL_ERROR;
-            g->recent_next = (g->recent_next + 1) % RECENT;
-            if (g->recent_n < RECENT)
-                g->recent_n++;
-        }
-        if (sl_emit(ctx, 0, out->data, out->len) != 0)
+        const sl_wbuf *out = next_event(g);
+        if (!out || sl_emit(ctx, 0, out->data, out->len) != 0)
             return SL_ERROR;
-        g->n++;
-        dec_inc(&g->id);
     }
+    return SL_OK;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* What the stream depends on: a position is only meaningful in the same stream. */
+static void fingerprint(const gen *g, sl_ctx *ctx, char *buf, size_t n)
+{
+    uint32_t count;
+    uint32_t idx = ctx->host->instance(ctx, &count);
+    snprintf(buf, n, "seed=%" PRIu64 "/%u customers=%" PRIu64 " dup=%g late=%g max_late=%" PRId64
+             " event_rate=%g t0=%" PRId64, g->seed, idx, g->customers, g->dup_frac, g->late_frac,
+             g->max_late_ns, g->event_rate, g->t0);
+}
+
+static int gen_snapshot(void *state, sl_ctx *ctx, uint64_t id)
+{
+    gen *g = state;
+    char fp[256];
+    fingerprint(g, ctx, fp, sizeof fp);
+    if (!g->pos_db && !(g->pos_db = sl_position_open(ctx)))
+        return SL_ERROR;
+    return sl_position_save(ctx, g->pos_db, id, fp, &g->n, 1);
+}
+
+/* Replay the stream up to the stored position without emitting it (it is deterministic). */
+static int gen_restore(void *state, sl_ctx *ctx, uint64_t id)
+{
+    gen *g = state;
+    char fp[256];
+    uint64_t n;
+    fingerprint(g, ctx, fp, sizeof fp);
+    if (!(g->pos_db = sl_position_open(ctx)) ||
+        sl_position_load(ctx, g->pos_db, id, fp, "the generator's stream", &n, 1) != SL_OK)
+        return SL_ERROR;
+    while (g->n < n)
+        if (!next_event(g))
+            return SL_ERROR;
+    g->paced_from = g->n;
     return SL_OK;
 }
 
@@ -382,4 +436,6 @@ const sl_operator sl_op_source_generator = {
     .init = gen_init,
     .produce = gen_produce,
     .destroy = gen_destroy,
+    .snapshot = gen_snapshot,
+    .restore = gen_restore,
 };

@@ -38,6 +38,8 @@ static const char *const usage_run =
     "\n"
     "Run the pipeline in FILE until every source has ended, then drain and exit 0.\n"
     "SIGINT/SIGTERM stop the sources; events in flight are drained and written.\n"
+    "With `checkpoint:` a signal takes a checkpoint and stops; the next run on the\n"
+    "same state_dir continues from it (docs/checkpoints.md).\n"
     "A second signal stops at once (exit 130).\n"
     "\n"
     "  --set KEY=VALUE   override a key of the file, e.g. operators.events.path=x.jsonl\n"
@@ -46,7 +48,9 @@ static const char *const usage_run =
     "                    (the default when stderr is a terminal)\n"
     "  --no-progress     never print progress\n"
     "  --no-fusion       run every operator in a stage of its own\n"
-    "  --hwm N           batches queued per edge before a sender blocks (default 8)\n";
+    "  --hwm N           batches queued per edge before a sender blocks (default 8)\n"
+    "  --fresh           with `checkpoint:`, discard what state_dir holds and start\n"
+    "                    from empty state (otherwise the last checkpoint is restored)\n";
 
 static const char *const usage_validate =
     "usage: sluice validate FILE [--set KEY=VALUE]...\n"
@@ -77,6 +81,7 @@ typedef struct cli {
     int progress; /* -1: when stderr is a terminal */
     int fusion;
     int hwm;
+    int fresh;
 } cli;
 
 /* Parse the options shared by the file commands. Returns 0, 1 (--help shown) or 2 (usage). */
@@ -86,12 +91,14 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         {"set", required_argument, NULL, 's'},      {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},    {"no-fusion", no_argument, NULL, 'F'},
         {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
+        {"fresh", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     c->n_sets = 0;
     c->progress = -1;
     c->fusion = 1;
     c->hwm = 0;
+    c->fresh = 0;
     c->sets = calloc((size_t)argc + 1, sizeof *c->sets);
     if (!c->sets)
         return 2;
@@ -104,6 +111,7 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         case 'P': c->progress = 0; break;
         case 'F': c->fusion = 0; break;
         case 'w': c->hwm = atoi(optarg); break;
+        case 'f': c->fresh = 1; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return 2;
         }
@@ -147,6 +155,7 @@ static int cmd_run(int argc, char **argv)
     o.progress = c.progress < 0 ? isatty(STDERR_FILENO) : c.progress;
     if (c.hwm > 0)
         o.hwm = c.hwm;
+    o.fresh = c.fresh;
     sl_diag d;
     sl_diag_init(&d);
     if (sl_runtime_new(p, &o, &d, &rt) != 0) {

@@ -261,8 +261,19 @@ struct sl_host {
     int (*kv_clear)(sl_ctx *ctx, sl_kv *db);
     /* Records in db as of the transaction (0 outside one or on error). */
     uint64_t (*kv_count)(sl_ctx *ctx, sl_kv *db);
-    /* Make committed state durable (fsync); commits alone do not wait for the disk. */
+    /* Make committed state durable (fsync); commits alone do not wait for the disk.
+     * (Inside snapshot it does nothing: the checkpoint's one commit syncs.) */
     int (*kv_sync)(sl_ctx *ctx);
+
+    /* -- checkpoints (docs/checkpoints.md) -- */
+
+    /*
+     * The id of the last complete checkpoint (the restored one at start), 0 if
+     * none yet; -1 when the pipeline takes no checkpoints (no `checkpoint:`
+     * block). A transactional sink holds its output back only when this is
+     * not -1.
+     */
+    int64_t (*checkpoint_last)(sl_ctx *ctx);
 };
 
 /* ------------------------------------------------------------ descriptor */
@@ -320,13 +331,36 @@ typedef struct sl_operator {
     void (*destroy)(void *state);
     /*
      * Write a consistent image of the state for checkpoint `checkpoint_id`
-     * into the instance's databases (durably), or put it back from one
-     * (after init, before start). Called with no events in flight. May be NULL
-     * for stateless operators.
+     * into the instance's databases, or put it back from one (after init,
+     * before start). May be NULL for stateless operators.
+     *
+     * snapshot runs on the main thread while the instance's stage is parked
+     * at the checkpoint's barrier (no callback of the instance runs at the
+     * same time, no event is in flight anywhere). Its kv_begin/kv_commit nest
+     * in the checkpoint's one LMDB transaction, which also records every
+     * other instance's image and the checkpoint's completion: a crash leaves
+     * all of checkpoint n or none of it. Keep it proportional to the state.
+     * restore runs on the main thread before start, only for an instance the
+     * restored checkpoint holds state for (a new operator starts empty).
      */
     int (*snapshot)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
     int (*restore)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
+
+    /* ---- appended in ABI 1 after the fields above; check struct_size ---- */
+
+    /*
+     * Checkpoint `checkpoint_id` is complete and durable: a transactional
+     * sink now makes visible what it wrote before that checkpoint's barrier
+     * (sink.file publishes its pending part). Called on the stage thread as
+     * the stage resumes, or on the main thread after the final checkpoint of
+     * a finished run; again after a restart for the restored checkpoint (so
+     * it must be idempotent). May be NULL.
+     */
+    int (*checkpoint_done)(void *state, sl_ctx *ctx, uint64_t checkpoint_id);
 } sl_operator;
+
+/* Whether descriptor `op` is large enough to hold field `f` (for fields appended later). */
+#define SL_OP_HAS(op, f) ((op)->struct_size >= offsetof(sl_operator, f) + sizeof((op)->f) && (op)->f)
 
 /*
  * The one symbol a plugin .so exports. The host calls it once after dlopen
