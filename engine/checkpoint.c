@@ -297,10 +297,14 @@ static int complete(sl_runtime *rt)
         size_t o = p->topo[t];
         for (uint32_t i = 0; i < p->ops[o].parallelism && rc == 0; i++) {
             sl_inst *in = &rt->by_op[o][i];
+            int64_t ts = sl__monotonic();
             if (in->def->op->snapshot && in->def->op->snapshot(in->state, &in->ctx, id) != SL_OK) {
                 sl__log(in->def->name, SL_LOG_ERROR, "failed writing checkpoint %" PRIu64, id);
                 rc = SL_EOPERATOR;
             }
+            if (in->def->op->snapshot)
+                sl__log(in->def->name, SL_LOG_DEBUG, "snapshot %" PRIu64 ": %.1f ms", id,
+                        (double)(sl__monotonic() - ts) / 1e6);
             if (in->kv.txn) { /* left open by the operator: not part of the checkpoint */
                 sl__kv_abort(&in->ctx);
                 if (rc == 0) {
@@ -320,9 +324,13 @@ static int complete(sl_runtime *rt)
         sl__state_ckpt_abort(rt->state);
         return rc;
     }
+    int64_t tc = sl__monotonic();
     if (sl__state_ckpt_commit(rt->state) != 0)
         return SL_ESTATE;
     int64_t t1 = sl__monotonic();
+    sl__log(NULL, SL_LOG_DEBUG, "checkpoint %" PRIu64 ": barriers %.1f ms, snapshots %.1f ms, "
+            "commit and sync %.1f ms", id, (double)(t0 - c->begun_at) / 1e6,
+            (double)(tc - t0) / 1e6, (double)(t1 - tc) / 1e6);
     c->last = id;
     c->in_progress = 0;
     c->count++;
@@ -330,7 +338,9 @@ static int complete(sl_runtime *rt)
     c->total_ns += t1 - c->begun_at;
     if (t1 - c->begun_at > c->max_ns)
         c->max_ns = t1 - c->begun_at;
-    c->bytes = sl__state_bytes(rt->state);
+    uint64_t bytes = sl__state_bytes(rt->state);
+    if (bytes > c->bytes)
+        c->bytes = bytes;
     c->next_at = c->begun_at + c->interval_ns > t1 ? c->begun_at + c->interval_ns : t1;
 
     pthread_mutex_lock(&c->mu);
@@ -351,8 +361,6 @@ static int complete(sl_runtime *rt)
         }
     }
     pthread_mutex_unlock(&c->mu);
-    sl__log(NULL, SL_LOG_DEBUG, "checkpoint %" PRIu64 ": %.1f ms (snapshots and sync %.1f ms)",
-            id, (double)(t1 - c->begun_at) / 1e6, (double)(t1 - t0) / 1e6);
     return rc;
 }
 
@@ -400,7 +408,7 @@ void sl__ckpt_report(sl_runtime *rt)
         return;
     sl__log(NULL, SL_LOG_INFO,
             "checkpoints: %" PRIu64 " taken, last %" PRIu64 "; pause %.1f ms average, %.1f ms "
-            "max; snapshots and sync %.1f ms average; state_dir %.1f MiB",
+            "max; snapshots and sync %.1f ms average; state_dir %.1f MiB at most",
             c->count, c->last, (double)c->total_ns / 1e6 / (double)c->count,
             (double)c->max_ns / 1e6, (double)c->snapshot_ns / 1e6 / (double)c->count,
             (double)c->bytes / (1024.0 * 1024.0));

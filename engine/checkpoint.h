@@ -43,7 +43,7 @@ typedef struct sl_ckpt {
     uint64_t count;
     int64_t total_ns, max_ns;       /* asked -> released (the pause of the pipeline) */
     int64_t snapshot_ns;            /* of which: snapshots, commit and fsync */
-    uint64_t bytes;                 /* state_dir's size after the last one */
+    uint64_t bytes;                 /* state_dir's largest size after one */
 } sl_ckpt;
 
 /* Set up from the pipeline's `checkpoint:` block. 0 or -errno. */
