@@ -2,6 +2,7 @@
  * registry.c - operator types by name, kept sorted so listings are stable.
  * A small array: a pipeline has tens of types, lookups happen at load time.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,9 @@ const char *const *sl_operator_fixed_outputs(const sl_operator *op)
 
 int sl_registry_add(const sl_operator *op, const char *origin)
 {
-    if (!op || op->abi_version != SL_ABI_VERSION || op->struct_size < sizeof(sl_operator) ||
+    /* fields appended after `restore` are optional: read them through SL_OP_HAS */
+    if (!op || op->abi_version != SL_ABI_VERSION ||
+        op->struct_size < offsetof(sl_operator, checkpoint_done) ||
         (op->params && op->param_size < sizeof(sl_param)) || !op->name || !op->init)
         return SL_EABI;
     if (sl_registry_find(op->name))
