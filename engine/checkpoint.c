@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "failpoint.h"
 #include "instance.h"
 #include "registry.h"
 #include "timefmt.h"
@@ -325,8 +326,10 @@ static int complete(sl_runtime *rt)
         return rc;
     }
     int64_t tc = sl__monotonic();
+    sl_failpoint("checkpoint.before_commit");
     if (sl__state_ckpt_commit(rt->state) != 0)
         return SL_ESTATE;
+    sl_failpoint("checkpoint.after_commit");
     int64_t t1 = sl__monotonic();
     sl__log(NULL, SL_LOG_DEBUG, "checkpoint %" PRIu64 ": barriers %.1f ms, snapshots %.1f ms, "
             "commit and sync %.1f ms", id, (double)(t0 - c->begun_at) / 1e6,

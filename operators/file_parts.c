@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "failpoint.h"
+
 typedef struct parts_rec {
     uint64_t id, published, part_len;
 } parts_rec;
@@ -96,11 +98,13 @@ static int publish_file(file_parts *fp, sl_ctx *ctx, const char *from, uint64_t 
         else
             left -= (uint64_t)n;
     }
+    sl_failpoint("file.mid_publish");
     if (rc == SL_OK && (ftruncate(fp->path_fd, (off_t)(at + len)) != 0 || fdatasync(fp->path_fd) != 0))
         rc = fail(ctx, "cannot write", fp->path);
     close(in);
     if (rc == SL_OK && unlink(from) != 0)
         rc = fail(ctx, "cannot remove the published part", from);
+    sl_failpoint("file.after_publish");
     return rc;
 }
 
@@ -248,6 +252,7 @@ int file_parts_close(file_parts *fp, sl_ctx *ctx, uint64_t id)
             rc = sync_dir(ctx, fp->path);
         if (rc != SL_OK)
             return rc;
+        sl_failpoint("file.after_rename");
         close(fp->pending_fd);
         fp->pending_fd = open(fp->pending, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         if (fp->pending_fd < 0)
