@@ -27,11 +27,17 @@ echo "out/approved-payments.jsonl: $(wc -l < out/approved-payments.jsonl) approv
 head -n 1 out/large-orders.jsonl
 echo
 echo "== sluice run pipelines/order-analytics.yaml  (dedup, route, join, aggregate: DESIGN.md's example)"
-time $SLUICE run pipelines/order-analytics.yaml --progress
+# --fresh: start from empty state even if an earlier demo left a checkpoint in state/
+time $SLUICE run pipelines/order-analytics.yaml --progress --fresh
 echo "out/duplicates.jsonl: $(wc -l < out/duplicates.jsonl) re-sent events removed by dedup"
 echo "out/joined.jsonl:     $(wc -l < out/joined.jsonl) orders joined with their payment"
 echo "out/metrics.jsonl:    $(wc -l < out/metrics.jsonl) window rows"
 head -n 1 out/joined.jsonl
+echo
+echo "== the same again, without --fresh: it restores the final checkpoint (docs/checkpoints.md),"
+echo "   finds its source at the end, and leaves the outputs as they are"
+$SLUICE run pipelines/order-analytics.yaml --no-progress
+echo "out/joined.jsonl:     $(wc -l < out/joined.jsonl) orders joined with their payment (unchanged)"
 echo
 echo "== sluice run pipelines/generator-demo.yaml (2M generated events, 4 stages)"
 time $SLUICE run pipelines/generator-demo.yaml --progress
