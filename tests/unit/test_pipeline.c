@@ -116,6 +116,32 @@ static void test_bad_batch_and_parallelism(void **st)
                  "p.yaml:3:46: invalid parallelism 'many'");
 }
 
+static void test_checkpoint_block(void **st)
+{
+    const char *ops = "operators:\n  a: {type: source.generator}\n  b: {type: sink.null, input: a}\n";
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "checkpoint: {interval: 5ms}\n%s", ops);
+    expect_error(yaml, "p.yaml:1:24: invalid checkpoint.interval '5ms' (expected a duration of at least 10ms");
+    snprintf(yaml, sizeof yaml, "checkpoint: {intervall: 1s}\n%s", ops);
+    expect_error(yaml, "p.yaml:1:14: unknown key 'checkpoint.intervall' (did you mean 'interval'?)");
+    snprintf(yaml, sizeof yaml, "checkpoint: 10s\n%s", ops);
+    expect_error(yaml, "p.yaml:1:13: 'checkpoint' must be a mapping");
+    const struct {
+        const char *block;
+        int64_t ns;
+    } ok[] = {{"", 0}, {"checkpoint: {}\n", 10000000000ll}, {"checkpoint: {interval: 250ms}\n", 250000000}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(yaml, sizeof yaml, "%s%s", ok[i].block, ops);
+        sl_diag d;
+        sl_diag_init(&d);
+        sl_pipeline *p = NULL;
+        assert_int_equal(sl_pipeline_load_string("p.yaml", yaml, NULL, 0, &d, &p), 0);
+        assert_int_equal(p->checkpoint_interval_ns, ok[i].ns);
+        sl_pipeline_destroy(&p);
+        sl_diag_fini(&d);
+    }
+}
+
 static void test_unknown_top_level_key(void **st)
 {
     expect_error("pipline: t\noperators:\n  a: {type: source.generator}\n",
@@ -233,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_missing_input),
         cmocka_unit_test(test_source_takes_no_input),
         cmocka_unit_test(test_cycle),
+        cmocka_unit_test(test_checkpoint_block),
         cmocka_unit_test(test_empty_pipeline),
         cmocka_unit_test(test_bad_batch_and_parallelism),
         cmocka_unit_test(test_unknown_top_level_key),
