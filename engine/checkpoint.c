@@ -344,7 +344,11 @@ static int complete(sl_runtime *rt)
     uint64_t bytes = sl__state_bytes(rt->state);
     if (bytes > c->bytes)
         c->bytes = bytes;
-    c->next_at = c->begun_at + c->interval_ns > t1 ? c->begun_at + c->interval_ns : t1;
+    /* the next one after the interval, and never sooner than a quarter of it after this one
+     * ended: checkpoints slower than their interval must leave the pipeline time to run */
+    c->next_at = c->begun_at + c->interval_ns;
+    if (c->next_at < t1 + c->interval_ns / 4)
+        c->next_at = t1 + c->interval_ns / 4;
 
     pthread_mutex_lock(&c->mu);
     c->released = id;
