@@ -1,5 +1,5 @@
 /*
- * sluice.c - the command-line interface: run, validate, graph, inspect.
+ * sluice.c - the command-line interface: run, validate, graph, inspect, log.
  *
  * Exit status: 0 success; 1 the pipeline is invalid or failed while
  * running; 2 wrong usage; 130 stopped at once by a second signal.
@@ -18,6 +18,7 @@
 #include "plan.h"
 #include "registry.h"
 #include "runtime.h"
+#include "sluice_log.h"
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -29,6 +30,7 @@ static const char *const usage_main =
     "  validate FILE    check a pipeline file; exit 0 if it is valid\n"
     "  graph FILE       print the pipeline as a Graphviz DOT graph\n"
     "  inspect [TYPE]   list operator types, or show one type's ports and parameters\n"
+    "  log CMD DIR ...  inspect or feed a durable event log (stats, tail, get, query, append)\n"
     "\n"
     "  sluice <command> --help   help for a command\n"
     "  sluice --version          print the version\n";
@@ -338,7 +340,9 @@ int main(int argc, char **argv)
         return cmd_graph(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
-    static const char *const cmds[] = {"run", "validate", "graph", "inspect", NULL};
+    if (strcmp(cmd, "log") == 0)
+        return sl_cli_log(argc - 1, argv + 1);
+    static const char *const cmds[] = {"run", "validate", "graph", "inspect", "log", NULL};
     const char *s = sl_suggest(cmd, cmds);
     fprintf(stderr, "sluice: unknown command '%s'%s%s%s\n%s", cmd, s ? " (did you mean '" : "",
             s ? s : "", s ? "'?)" : "", usage_main);

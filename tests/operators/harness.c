@@ -31,6 +31,7 @@ struct sl_harness {
     uint8_t *slots;            /* the input slot of each queued event */
     size_t n_in;
     const char *const *inputs; /* slot names, or NULL for `input` */
+    int source;                /* the operator is a source: no feed */
     port_out ports[MAX_PORTS];
     size_t n_ports;
     sl_json_parser *jp;
@@ -158,13 +159,15 @@ static char *pipeline_text(const sl_harness *h, const char *op_yaml, const char 
         strncat(ports, "}", sizeof ports - strlen(ports) - 1);
     else
         snprintf(wires, sizeof wires, "    input: feed.out\n");
-    if (bound)
+    if (h->source)
+        n += (size_t)snprintf(s + n, cap - n, "operators:\n");
+    else if (bound)
         n += (size_t)snprintf(s + n, cap - n, "batch: {max_events: 1}\noperators:\n"
                               "  feed: {type: test.feed, watermark: {max_out_of_order: %s}%s}\n",
                               bound, ports);
     else
         n += (size_t)snprintf(s + n, cap - n, "operators:\n  feed: {type: test.feed%s}\n", ports);
-    n += (size_t)snprintf(s + n, cap - n, "  op:\n%s    fuse: false\n", wires);
+    n += (size_t)snprintf(s + n, cap - n, "  op:\n%s    fuse: false\n", h->source ? "" : wires);
     for (const char *line = op_yaml; *line;) {
         const char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
@@ -202,6 +205,7 @@ sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts
     h->jp = sl_json_parser_new();
     const char *bound = opts ? opts->max_out_of_order : NULL;
     h->inputs = opts ? opts->inputs : NULL;
+    h->source = opts ? opts->source : 0;
     if (opts && opts->state_dir) {
         h->state_dir = strdup(opts->state_dir);
     } else {

@@ -2,7 +2,8 @@
  * harness.h - test one operator in isolation, as GStreamer's GstHarness
  * does: events (JSON text) go in through a feeding source, the operator runs
  * inside the real runtime, and what it emits on each output port is
- * collected as JSON text. One harness at a time per process.
+ * collected as JSON text (a source operator runs without the feed:
+ * sl_harness_opts.source). One harness at a time per process.
  */
 #ifndef SL_TEST_HARNESS_H
 #define SL_TEST_HARNESS_H
@@ -29,6 +30,8 @@ typedef struct sl_harness_opts {
     /* non-NULL: the operator's input slots (e.g. {"left", "right", NULL}), each fed by
      * sl_harness_push_to; NULL: the one slot `input` */
     const char *const *inputs;
+    /* nonzero: the operator is a source; no feed, nothing to push */
+    int source;
 } sl_harness_opts;
 sl_harness *sl_harness_new_with(const char *op_yaml, const sl_harness_opts *opts);
 /*
