@@ -26,6 +26,8 @@
  * the two times and `id` = "<left id>/<right id>" unless a field sets them.
  * State: in memory between checkpoints; snapshot/restore write/read it in
  * LMDB (database "" per instance: every waiting event, in arrival order).
+ * A snapshot writes what changed since the previous one: events that
+ * arrived, events that left, matched flags that flipped.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,6 +65,13 @@ typedef struct join {
     sl_join_buffer buf;
     sl_kv *db, *meta_db;
     int restored;
+    /* incremental snapshots: the database holds the entries with seq < snap_seq as of the
+     * last snapshot, except those in `gone` (seqs that left since) and with a stale matched
+     * flag for those in `rematched`; snap_full: rewrite it all (after a restore, which
+     * renumbers the entries) */
+    uint64_t snap_seq;
+    int snap_full;
+    sl_wbuf gone, rematched;
     /* per event */
     sl_wbuf key, out, ids;
     const uint8_t *ev;
@@ -232,6 +241,9 @@ static int on_partner(void *arg, sl_join_entry *e)
 {
     sl_ctx *ctx = ((void **)arg)[0];
     join *j = ((void **)arg)[1];
+    if (!e->matched && e->seq < j->snap_seq &&
+        sl_wbuf_append(&j->rematched, &e->seq, sizeof e->seq) != 0)
+        return 1;
     e->matched = 1;
     int rc = j->side == SL_JOIN_LEFT
                  ? emit_pair(j, ctx, j->ev, j->len, j->time, e->event, e->len, e->time)
@@ -244,6 +256,8 @@ static int on_expire(void *arg, sl_join_entry *e)
 {
     sl_ctx *ctx = ((void **)arg)[0];
     join *j = ((void **)arg)[1];
+    if (e->seq < j->snap_seq && sl_wbuf_append(&j->gone, &e->seq, sizeof e->seq) != 0)
+        return 1;
     if (!j->left_join || e->side != SL_JOIN_LEFT || e->matched)
         return 0;
     return emit_pair(j, ctx, e->event, e->len, e->time, NULL, 0, 0) == SL_OK ? 0 : 1;
@@ -417,13 +431,20 @@ static int join_start(void *state, sl_ctx *ctx)
     return h->kv_commit(ctx) == 0 ? SL_OK : SL_ERROR;
 }
 
+static void seq_key(uint8_t k[8], uint64_t seq)
+{
+    for (int i = 0; i < 8; i++)
+        k[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
 static int put_entry(void *arg, sl_join_entry *e)
 {
     sl_ctx *ctx = ((void **)arg)[0];
     join *j = ((void **)arg)[1];
+    if (e->seq < j->snap_seq)
+        return 0; /* stored by an earlier snapshot */
     uint8_t k[8];
-    for (int i = 0; i < 8; i++)
-        k[i] = (uint8_t)(e->seq >> (56 - 8 * i));
+    seq_key(k, e->seq);
     uint32_t klen = e->key->klen;
     sl_wbuf_reset(&j->out);
     uint8_t hdr[2] = {e->side, e->matched};
@@ -435,6 +456,39 @@ static int put_entry(void *arg, sl_join_entry *e)
     return ctx->host->kv_put(ctx, j->db, k, 8, j->out.data, j->out.len) != 0;
 }
 
+/* What changed in the stored entries since the last snapshot: matched flags, then departures. */
+static int update_stored(join *j, sl_ctx *ctx)
+{
+    const sl_host *h = ctx->host;
+    uint8_t k[8];
+    for (size_t i = 0; i + 8 <= j->rematched.len; i += 8) {
+        uint64_t seq;
+        memcpy(&seq, j->rematched.data + i, 8);
+        seq_key(k, seq);
+        const void *v;
+        size_t vlen;
+        int rc = h->kv_get(ctx, j->db, k, 8, &v, &vlen);
+        if (rc < 0 || (rc == 0 && vlen < 2))
+            return SL_ERROR;
+        if (rc == 0 && ((const uint8_t *)v)[1] == 0) {
+            sl_wbuf_reset(&j->out);
+            if (sl_wbuf_append(&j->out, v, vlen) != 0)
+                return SL_ERROR;
+            j->out.data[1] = 1;
+            if (h->kv_put(ctx, j->db, k, 8, j->out.data, j->out.len) != 0)
+                return SL_ERROR;
+        }
+    }
+    for (size_t i = 0; i + 8 <= j->gone.len; i += 8) {
+        uint64_t seq;
+        memcpy(&seq, j->gone.data + i, 8);
+        seq_key(k, seq);
+        if (h->kv_del(ctx, j->db, k, 8) < 0)
+            return SL_ERROR;
+    }
+    return SL_OK;
+}
+
 static int join_snapshot(void *state, sl_ctx *ctx, uint64_t id)
 {
     join *j = state;
@@ -443,12 +497,26 @@ static int join_snapshot(void *state, sl_ctx *ctx, uint64_t id)
         return SL_ERROR;
     void *arg[2] = {ctx, j};
     meta m = {id, fingerprint(j), j->wm};
-    if (h->kv_clear(ctx, j->db) != 0 || sl_join_buffer_each(&j->buf, put_entry, arg) != 0 ||
-        h->kv_put(ctx, j->meta_db, "m", 1, &m, sizeof m) != 0) {
-        h->kv_abort(ctx);
-        return SL_ERROR;
+    if (j->snap_full) {
+        j->snap_seq = 0;
+        if (h->kv_clear(ctx, j->db) != 0)
+            goto err;
+    } else if (update_stored(j, ctx) != SL_OK) {
+        goto err;
     }
-    return h->kv_commit(ctx) == 0 && h->kv_sync(ctx) == 0 ? SL_OK : SL_ERROR;
+    if (sl_join_buffer_each(&j->buf, put_entry, arg) != 0 ||
+        h->kv_put(ctx, j->meta_db, "m", 1, &m, sizeof m) != 0)
+        goto err;
+    if (h->kv_commit(ctx) != 0 || h->kv_sync(ctx) != 0)
+        return SL_ERROR;
+    j->snap_seq = j->buf.seq;
+    j->snap_full = 0;
+    sl_wbuf_reset(&j->gone);
+    sl_wbuf_reset(&j->rematched);
+    return SL_OK;
+err:
+    h->kv_abort(ctx);
+    return SL_ERROR;
 }
 
 static int restore_entry(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -508,6 +576,7 @@ static int join_restore(void *state, sl_ctx *ctx, uint64_t id)
     }
     j->wm = m.wm;
     j->restored = 1;
+    j->snap_full = 1; /* the buffer numbered the entries anew */
     return SL_OK;
 }
 
@@ -528,6 +597,8 @@ static void join_destroy(void *state)
     sl_wbuf_fini(&j->key);
     sl_wbuf_fini(&j->out);
     sl_wbuf_fini(&j->ids);
+    sl_wbuf_fini(&j->gone);
+    sl_wbuf_fini(&j->rematched);
     free(j);
 }
 
