@@ -59,6 +59,7 @@ int agg_compute_parse(sl_ctx *ctx, const sl_node *at, const char *name, const ch
     const sl_host *h = ctx->host;
     memset(out, 0, sizeof *out);
     out->name = name;
+    out->text = text;
     size_t n = strspn(text, "abcdefghijklmnopqrstuvwxyz_");
     size_t open = n + strspn(text + n, " ");
     size_t k = 0;

@@ -33,6 +33,7 @@ typedef struct agg_compute {
     const char *name;    /* output name (borrowed from the YAML) */
     agg_fn fn;
     const sl_expr *arg;  /* NULL for count() */
+    const char *text;    /* "sum(amount)" (borrowed): what a checkpoint's state was made by */
     double q;            /* percentile */
 } agg_compute;
 

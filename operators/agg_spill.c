@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "hash.h"
 
 #define HEAD 18          /* end, spec, set, start */
 #define FIRE_CHUNK 1024  /* windows emitted from LMDB per transaction */
@@ -529,6 +530,7 @@ static uint64_t fingerprint(const aggregate *a)
 {
     uint64_t f = 1469598103934665603ull;
 #define MIX(x) (f = (f ^ (uint64_t)(x)) * 1099511628211ull)
+#define MIX_TEXT(s) MIX(sl_hash_bytes((s) ? (s) : "", (s) ? strlen(s) : 0))
     MIX(a->n_specs);
     for (size_t i = 0; i < a->n_specs; i++) {
         MIX(a->specs[i].size);
@@ -536,13 +538,18 @@ static uint64_t fingerprint(const aggregate *a)
         MIX(a->specs[i].session);
     }
     MIX(a->n_sets);
-    for (size_t i = 0; i < a->n_sets; i++)
+    for (size_t i = 0; i < a->n_sets; i++) {
         MIX(a->sets[i].n_keys);
+        for (size_t k = 0; k < a->sets[i].n_keys; k++)
+            MIX_TEXT(a->sets[i].texts[k]);
+    }
     MIX(a->n_comp);
     for (size_t i = 0; i < a->n_comp; i++) {
         MIX(a->comp[i].fn);
         MIX(a->comp[i].q * 1e9);
+        MIX_TEXT(a->comp[i].text);
     }
+#undef MIX_TEXT
 #undef MIX
     return f;
 }

@@ -118,6 +118,7 @@ static int add_key(sl_ctx *ctx, group_set *g, const sl_node *k)
         return -1;
     }
     g->names[g->n_keys] = name;
+    g->texts[g->n_keys] = h->node_str(expr);
     g->keys[g->n_keys] = h->expr_compile(ctx, expr, NULL, NULL);
     return g->keys[g->n_keys++] ? 0 : -1;
 }

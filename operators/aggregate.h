@@ -31,6 +31,7 @@ typedef struct window_spec {
 typedef struct group_set {
     const sl_expr *keys[AGG_MAX_KEYS];
     const char *names[AGG_MAX_KEYS];
+    const char *texts[AGG_MAX_KEYS]; /* the key expressions (borrowed), for the fingerprint */
     size_t n_keys;
 } group_set;
 

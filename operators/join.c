@@ -56,6 +56,7 @@ static const char *const vars[] = {"left", "right", NULL};
 
 typedef struct join {
     const sl_expr *on[2];
+    const char *on_text[2]; /* (borrowed) what the buffered keys were computed by */
     int64_t before, after, lateness;
     int left_join;
     int has_fields, sets_id, sets_time;
@@ -128,6 +129,7 @@ static int read_on(join *j, sl_ctx *ctx)
     const sl_host *h = ctx->host;
     const sl_node *on = h->param(ctx, "on");
     if (h->node_kind(on) == SL_NODE_SCALAR) {
+        j->on_text[0] = j->on_text[1] = h->node_str(on);
         j->on[0] = h->expr_compile(ctx, on, NULL, NULL);
         j->on[1] = h->expr_compile(ctx, on, NULL, NULL);
         return j->on[0] && j->on[1] ? 0 : -1;
@@ -139,6 +141,8 @@ static int read_on(join *j, sl_ctx *ctx)
                                  "evaluated on its side's event), or one expression for both");
         return -1;
     }
+    j->on_text[0] = h->node_str(l);
+    j->on_text[1] = h->node_str(r);
     j->on[0] = h->expr_compile(ctx, l, NULL, NULL);
     j->on[1] = h->expr_compile(ctx, r, NULL, NULL);
     return j->on[0] && j->on[1] ? 0 : -1;
@@ -402,8 +406,10 @@ typedef struct meta {
 
 static uint64_t fingerprint(const join *j)
 {
-    uint64_t x[4] = {(uint64_t)j->before, (uint64_t)j->after, (uint64_t)j->lateness,
+    uint64_t x[6] = {(uint64_t)j->before, (uint64_t)j->after, (uint64_t)j->lateness,
                      (uint64_t)j->left_join};
+    for (int s = 0; s < 2; s++)
+        x[4 + s] = j->on_text[s] ? sl_hash_bytes(j->on_text[s], strlen(j->on_text[s])) : 0;
     return sl_hash_bytes(x, sizeof x);
 }
 
@@ -561,7 +567,7 @@ static int join_restore(void *state, sl_ctx *ctx, uint64_t id)
     if (m.id != id || m.fingerprint != fingerprint(j)) {
         h->kv_abort(ctx);
         h->log(ctx, SL_LOG_ERROR, "the join state is from %s (checkpoint %" PRIu64 "); start "
-               "fresh to drop it", m.id != id ? "another checkpoint" : "another within/kind/"
+               "fresh to drop it", m.id != id ? "another checkpoint" : "another on/within/kind/"
                "allowed_lateness", m.id);
         return SL_ERROR;
     }
