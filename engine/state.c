@@ -98,6 +98,31 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/*
+ * A data file shorter than the pages its root says are in use was cut (a copy
+ * that stopped, a full disk): LMDB would read past its end and die of SIGBUS.
+ */
+static int check_size(sl_state *s, const char *op)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fst;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 ||
+        stat(path, &fst) != 0)
+        return 0; /* nothing to compare with: let LMDB judge */
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)fst.st_size >= need)
+        return 0;
+    sl__log(op, SL_LOG_ERROR,
+            "state_dir '%s': data.mdb holds %lld bytes but its pages reach %llu: the file was "
+            "cut short (the state is corrupt: move the directory away, or run with --fresh to "
+            "start from empty state)",
+            s->dir, (long long)fst.st_size, (unsigned long long)need);
+    return -1;
+}
+
 /* Open the environment (caller holds s->lock); `op` names who asked, in messages. */
 static int open_env(sl_state *s, const char *op)
 {
@@ -142,6 +167,11 @@ static int open_env(sl_state *s, const char *op)
                         : "");
         if (s->env)
             mdb_env_close(s->env);
+        s->env = NULL;
+        return -1;
+    }
+    if (check_size(s, op) != 0) {
+        mdb_env_close(s->env);
         s->env = NULL;
         return -1;
     }

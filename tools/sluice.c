@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,15 @@ static sl_pipeline *load(const cli *c)
 
 static int cmd_run(int argc, char **argv)
 {
+    /*
+     * A stop asked for while the pipeline is still being set up waits, pending, for the
+     * runtime's signal loop (engine/runtime.h) instead of killing the process half-way.
+     */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     cli c;
     int rc = parse_args(argc, argv, usage_run, &c);
     if (rc != 0) {

@@ -24,14 +24,17 @@ The truth is a run WITHOUT `checkpoint:`; then:
  (b)   a second run on that completed state_dir: exit 0, every output file
        byte-identical, nothing reprocessed (duplicates file unchanged).
  (c)   `--fresh` on it: the same output again (not appended to); with the
-       output files deleted first, --fresh writes them all again.
+       output files deleted first, --fresh writes them all again; --fresh
+       after a kill -9 (stale pending parts) too.
  (h)   the pipeline without `checkpoint:` on a state_dir holding a completed
        checkpoint restores nothing: the full output, twice in a row.
  (a)   SIGTERM once 30% of the input is read: exit 0, the visible output is a
        strict sub-multiset of the truth (windows not flushed); the rerun is
        stopped by SIGINT at 60% (the visible files only grew: the earlier
-       bytes are a prefix); the third run ends: output = truth.
- (e)   stop at 40%, then change unrelated things (big_orders' `where`, a new
+       bytes are a prefix); the third run ends: output = truth.  Five runs
+       in a row stopped by SIGTERM as soon as the input is open (before
+       any periodic checkpoint), each exit 0, then a run to the end: truth.
+ (e)   kill -9 at 40% (after a checkpoint), then change unrelated things (big_orders' `where`, a new
        filter + sink.file branch, a new aggregate, metrics_out's batch
        settings): the run restores (exit 0), the untouched sinks end equal to
        the truth, and the new aggregate started empty (it counts fewer
@@ -43,10 +46,13 @@ The truth is a run WITHOUT `checkpoint:`; then:
        leave the state usable (the original pipeline then finishes = truth);
        with --fresh each changed pipeline runs (exit 0) and the sinks the
        change does not touch equal the truth.
- (g)   data.mdb overwritten with garbage (whole file; first 64 KiB only):
-       exit 1 within 20 s, stderr holds the state_dir path; a state_dir that
+ (g)   data.mdb overwritten with garbage (whole file; first 64 KiB only) or
+       truncated (to half; to 8 KiB): exit 1 (not a crash) within 20 s, stderr holds the state_dir path; a state_dir that
        is a regular file: exit 1, path in the message; an existing empty
        state_dir: a normal first run (= truth).
+ (i)   source.generator (30000 events paced at 12000/s) -> dedup -> sink.file:
+       kill -9 twice and SIGTERM once, each after more output was published;
+       the last run's output is line for line an uninterrupted run's.
  (d)   a slow sink: throttle (mode delay, 2000/s) before sink.file,
        `batch: {max_events: 64}`, interval 200ms, 6000 events: three kill -9
        ~1 s into a run, each time the visible output has grown; the fourth
@@ -62,6 +68,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -89,6 +96,7 @@ DEFAULTS = {
     "compute_extra": "",
     "join_on": "{left: orderId, right: orderId}",
     "within": "3m",
+    "join_par": "",
     "big_where": "amount > 400.0",
     "metrics_batch": "",
     "extra": "",
@@ -130,7 +138,7 @@ state_dir: %(state)s
     on: %(join_on)s
     within: %(within)s
     kind: inner
-    fields: {orderId: left.orderId, customerId: left.customerId, orderAmount: left.amount, paymentAmount: right.amount, paymentStatus: right.status}
+%(join_par)s    fields: {orderId: left.orderId, customerId: left.customerId, orderAmount: left.amount, paymentAmount: right.amount, paymentStatus: right.status}
   big_orders:
     type: filter
     input: orders
@@ -227,7 +235,13 @@ class Run:
             self.p.wait()
             self.t.fail("%s: did not exit within %.1f s (killed)\n%s"
                         % (what, timeout, self.result("killed").describe()))
-        return self.result(self.p.returncode)
+        res = self.result(self.p.returncode)
+        # A sanitizer report ends the process with exit 1, which a refused
+        # restore also gives: never take one for the other.
+        if re.search(rb"ERROR: \w+Sanitizer|runtime error: |Sanitizer:DEADLYSIGNAL", res.stderr):
+            self.t.fail("%s: sanitizer report (a crash or undefined behaviour), exit %s\n%s"
+                        % (what, res.rc, res.describe()))
+        return res
 
     def result(self, rc):
         return e2elib.Result(self.p.argv, rc, b"", self.stderr(), time.monotonic() - self.started)
@@ -241,8 +255,12 @@ class Run:
         return alive
 
 
+RUN_ARGS = []      # extra `sluice run` arguments for every run (test_crash --no-fusion)
+
+
 def start(t, case, extra=(), cwd=None):
-    return Run(t, ["run", case.yaml, "--no-progress"] + list(extra), case.stderr_path(), cwd=cwd)
+    return Run(t, ["run", case.yaml, "--no-progress"] + RUN_ARGS + list(extra), case.stderr_path(),
+               cwd=cwd)
 
 
 def run_to_end(t, case, what, extra=(), timeout=120, want_rc=0):
@@ -273,7 +291,7 @@ def input_pos(pid, path):
     return None
 
 
-def wait_input_fraction(t, run, path, frac, timeout, what):
+def wait_input_fraction(t, run, path, frac, timeout, what, pause=0.003):
     """Poll until run has read frac of path; fail if it exits or times out first."""
     size = os.path.getsize(path)
     deadline = time.monotonic() + timeout
@@ -288,7 +306,7 @@ def wait_input_fraction(t, run, path, frac, timeout, what):
         if time.monotonic() > deadline:
             t.fail("%s: the run did not read %d%% of the input within %.0f s (at %s of %d bytes)\n%s"
                    % (what, frac * 100, timeout, pos, size, run.result("running").describe()))
-        time.sleep(0.003)
+        time.sleep(pause)
 
 
 def stop(t, run, sig, what, timeout=30):
@@ -462,7 +480,7 @@ def mentions(stderr, *words):
 def scenario_reference(t, root, events):
     plain = Case(root, "plain", events)
     plain.write(checkpoint="")
-    res = run_to_end(t, plain, "truth: the pipeline without checkpoint:")
+    res = run_to_end(t, plain, "truth: the pipeline without a checkpoint block")
     plain_elapsed = res.elapsed
     truth = Truth(plain)
     for s in MUST_HAVE_ROWS:
@@ -503,6 +521,14 @@ def scenario_fresh(t, truth, ref):
     res = run_to_end(t, ref, "(c) --fresh with the output files deleted", extra=["--fresh"])
     compare_outputs(t, truth, ref, "(c) --fresh wrote every output again", detail=res.describe())
     check_no_leftovers(t, ref, "(c) deleted outputs")
+    # kill -9 mid-run (pending parts next to the outputs), then --fresh
+    r = start(t, ref, ["--fresh"])
+    poll_growth(t, r, ref.out["big"], "(c) --fresh run to kill", above=0)
+    r.kill9()
+    res = run_to_end(t, ref, "(c) --fresh after a kill -9 mid-run", extra=["--fresh"])
+    compare_outputs(t, truth, ref, "(c) --fresh after a kill -9 (stale pending parts ignored)",
+                    detail=res.describe())
+    check_no_leftovers(t, ref, "(c) --fresh after a kill -9")
 
 
 def scenario_no_checkpoint(t, truth, root, events):
@@ -548,6 +574,19 @@ def scenario_sigterm(t, truth, root, events, ref_elapsed):
     compare_outputs(t, truth, c, "(a) SIGTERM + SIGINT + rerun", detail=res.describe())
     check_no_leftovers(t, c, "(a)")
 
+    # SIGTERM as soon as the input is open (before any periodic checkpoint;
+    # start-up may not be over), five runs in a row, then a run to the end
+    c = Case(root, "sigterm-early", events)
+    c.write()
+    for i in range(5):
+        r = start(t, c)
+        wait_input_fraction(t, r, events, 0.0, limit * t.slow, "(a) early SIGTERM %d" % (i + 1),
+                            pause=0)
+        stop(t, r, signal.SIGTERM, "(a) SIGTERM %d as soon as the input is open" % (i + 1))
+    res = run_to_end(t, c, "(a) rerun after five early SIGTERMs")
+    compare_outputs(t, truth, c, "(a) five early SIGTERMs + rerun", detail=res.describe())
+    check_no_leftovers(t, c, "(a) early SIGTERM")
+
 
 def stopped_case(t, root, name, events, frac, ref_elapsed):
     c = Case(root, name, events)
@@ -576,7 +615,15 @@ RECOUNT = """\
 
 def scenario_unrelated_change(t, truth, root, events, ref_elapsed):
     """(e) a restore after changes that leave the old state usable."""
-    c = stopped_case(t, root, "unrelated", events, 0.4, ref_elapsed)
+    # killed (not stopped): pending parts of the old sinks lie next to them
+    c = Case(root, "unrelated", events)
+    c.write()
+    r = start(t, c)
+    wait_input_fraction(t, r, events, 0.4, (30 + 10 * ref_elapsed) * t.slow, "(e)")
+    poll_growth(t, r, c.out["big"], "(e) run to kill", above=0)
+    r.kill9()
+    t.check(os.path.getsize(c.out["big"]) > 0, "(e) killed at >= 40%% of the input, after a checkpoint "
+            "(%d bytes published)" % os.path.getsize(c.out["big"]))
     cheap = os.path.join(c.outdir, "cheap.jsonl")
     recount = os.path.join(c.outdir, "recount.jsonl")
     c.write(big_where="amount > 300.0",
@@ -696,37 +743,65 @@ def scenario_incompatible(t, truth, root, events, ref_elapsed):
 
 
 def scenario_corrupt(t, truth, ref_state_src, root, events):
-    """(g) a corrupt or impossible state_dir."""
+    """(g) a corrupt or impossible state_dir; every case runs, failures are
+    listed together."""
     rnd = random.Random(99)
-    for label, how in (("whole data.mdb overwritten with garbage", "all"),
-                       ("first 64 KiB of data.mdb overwritten with garbage", "head")):
+    failures = []
+
+    def case(fn, *a):
+        try:
+            fn(*a)
+        except e2elib.Failure as e:
+            failures.append(str(e))
+
+    def corrupt(label, how):
         c = Case(root, "corrupt-" + how, events)
         shutil.copytree(ref_state_src, c.state)
         data = os.path.join(c.state, "data.mdb")
         size = os.path.getsize(data)
-        with open(data, "r+b") as f:
-            n = size if how == "all" else min(size, 65536)
-            f.write(rnd.randbytes(n))
+        if how in ("all", "head"):
+            with open(data, "r+b") as f:
+                f.write(rnd.randbytes(size if how == "all" else min(size, 65536)))
+        else:
+            os.truncate(data, size // 2 if how == "half" else 8192)
         c.write()
         r = start(t, c)
         res = r.wait(20 * t.slow, "(g) %s" % label)
-        t.check_rc(res, 1, "(g) %s" % label)
+        if res.rc != 1:
+            why = ""
+            if isinstance(res.rc, int) and (res.rc < 0 or res.rc > 128):
+                sig = -res.rc if res.rc < 0 else res.rc - 128
+                why = " (killed by signal %d, %s: a crash)" % (sig, signal.Signals(sig).name)
+            t.fail("(g) %s: expected exit status 1, got %s%s\n%s" % (label, res.rc, why, res.describe()))
+        t.ok("(g) %s: exit status 1 (%.2f s)" % (label, res.elapsed))
         t.check(mentions(res.stderr, c.state), "(g) %s: the message names the state_dir %s"
                 % (label, c.state), res.describe())
 
-    c = Case(root, "statefile", events)
-    t.write(c.state, "not a directory\n")
-    c.write()
-    res = start(t, c).wait(20 * t.slow, "(g) state_dir is a regular file")
-    t.check_rc(res, 1, "(g) state_dir is a regular file")
-    t.check(mentions(res.stderr, c.state), "(g) state_dir is a regular file: the message names it",
-            res.describe())
+    for label, how in (("whole data.mdb overwritten with garbage", "all"),
+                       ("first 64 KiB of data.mdb overwritten with garbage", "head"),
+                       ("data.mdb truncated to half its size", "half"),
+                       ("data.mdb truncated to 8 KiB", "8k")):
+        case(corrupt, label, how)
 
-    c = Case(root, "emptystate", events)
-    os.makedirs(c.state)
-    c.write()
-    res = run_to_end(t, c, "(g) an existing, empty state_dir")
-    compare_outputs(t, truth, c, "(g) empty state_dir: a normal first run", detail=res.describe())
+    def regular_file():
+        c = Case(root, "statefile", events)
+        t.write(c.state, "not a directory\n")
+        c.write()
+        res = start(t, c).wait(20 * t.slow, "(g) state_dir is a regular file")
+        t.check_rc(res, 1, "(g) state_dir is a regular file")
+        t.check(mentions(res.stderr, c.state), "(g) state_dir is a regular file: the message names it",
+                res.describe())
+    case(regular_file)
+
+    def empty_dir():
+        c = Case(root, "emptystate", events)
+        os.makedirs(c.state)
+        c.write()
+        res = run_to_end(t, c, "(g) an existing, empty state_dir")
+        compare_outputs(t, truth, c, "(g) empty state_dir: a normal first run", detail=res.describe())
+    case(empty_dir)
+    if failures:
+        t.fail("%d failure(s) in (g):\n%s" % (len(failures), "\n".join(failures)))
 
 
 # ---- (d) a slow sink ----------------------------------------------------------------
@@ -863,7 +938,82 @@ def poll_growth(t, r, path, what, above=0, timeout=20):
         time.sleep(0.01)
 
 
-PARTS = ("b", "c", "h", "a", "e", "f", "g", "d")
+# ---- (i) source.generator resumes from its stored position ----------------------------
+
+GENERATOR = """\
+pipeline: checkpoint-generator
+state_dir: %(state)s
+checkpoint: {interval: 100ms}
+batch: {max_events: 256, linger: 5ms}
+operators:
+  gen:
+    type: source.generator
+    count: %(count)d
+    rate: %(rate)d
+    seed: 3
+  uniq_ids:
+    type: dedup
+    input: gen
+    key: id
+    horizon: 1h
+  out:
+    type: sink.file
+    input: uniq_ids
+    path: %(out)s
+"""
+
+
+def scenario_generator(t, root):
+    """(i) kill -9 twice and SIGTERM once during a paced generator run: the
+    output is line for line that of an uninterrupted run (the generator's
+    position and random stream, and dedup's state, restored)."""
+    count, rate = 30000, 12000
+
+    def case(name):
+        c = Case(root, name, "")
+        c.out = {"out": os.path.join(c.outdir, "out.jsonl")}
+        e2elib.write_pipeline(c.yaml, GENERATOR % {"state": e2elib.yaml_str(c.state), "count": count,
+                                                   "rate": rate, "out": e2elib.yaml_str(c.out["out"])})
+        return c
+
+    ref = case("gen-ref")
+    run_to_end(t, ref, "(i) generator: uninterrupted run", timeout=60)
+    want = read_lines(ref.out["out"])
+    t.check(len(want) > count * 0.9, "(i) generator: %d of %d events pass dedup" % (len(want), count))
+
+    c = case("gen-crash")
+    vis = Visible(c.out.values())
+    rnd = random.Random(8)
+    for i, how in enumerate(("kill -9", "kill -9", "SIGTERM")):
+        r = start(t, c)
+        poll_growth(t, r, c.out["out"], "(i) generator run %d" % (i + 1), above=vis.total())
+        time.sleep(rnd.uniform(0.0, 0.2))   # not a synchronisation: kill between checkpoints too
+        if r.poll() is not None:
+            t.fail("(i) generator: run %d ended (exit %s) before the %s\n%s"
+                   % (i + 1, r.poll(), how, r.result(r.poll()).describe()))
+        if how == "SIGTERM":
+            stop(t, r, signal.SIGTERM, "(i) generator: SIGTERM in run %d" % (i + 1))
+        else:
+            r.kill9()
+        grown = vis.advance(t, "(i) generator: after %s in run %d" % (how, i + 1))
+        t.check(grown > 0, "(i) generator: %s in run %d after %d more bytes were published"
+                % (how, i + 1, grown))
+    res = run_to_end(t, c, "(i) generator: last run", timeout=60)
+    got = read_lines(c.out["out"])
+    if got != want:
+        first = next((k for k, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
+        t.fail("(i) generator: after 2 x kill -9 and a SIGTERM the output differs from an "
+               "uninterrupted run: %d lines expected, %d written; first difference at line %d:\n"
+               "  expected: %s\n  got:      %s\n%s"
+               % (len(want), len(got), first + 1,
+                  want[first][:200] if first < len(want) else "(end)",
+                  got[first][:200] if first < len(got) else "(end)", res.describe()))
+    t.ok("(i) generator: after 2 x kill -9 and a SIGTERM, the %d lines of an uninterrupted run, "
+         "in order" % len(want))
+    check_no_leftovers(t, c, "(i) generator")
+
+
+PARTS = ("b", "c", "h", "a", "e", "f", "g", "d", "i")
 
 
 def add_args(ap):
@@ -908,6 +1058,7 @@ def main(t):
     step("f", scenario_incompatible, t, truth, root, events, ref_elapsed)
     step("g", scenario_corrupt, t, truth, ref_state, root, events)
     step("d", scenario_slow_sink, t, root)
+    step("i", scenario_generator, t, root)
     t.log("time per part: " + ", ".join(steps))
     if failed:
         t.fail("%d of %d parts failed (each is shown above as FAILED part):\n%s"

@@ -17,10 +17,10 @@ the final output equals an uninterrupted run.
    kill -9, restart ... until a run exits by itself (it must exit 0); that
    sequence's outputs (sorted lines; the duplicates' wall-clock envelope
    `time` left out) must equal the reference, the main ones non-empty, and
-   no *.pending / *.part-* file may remain.  The first run of sequence k
-   lives a random time in third (k mod 3) of D (early, middle, late: exact
-   positions, nothing was interrupted before), the restarts a random time
-   in (0, D).  Sequences (fresh output and state directories each) go on
+   no *.pending / *.part-* file may remain.  The first run of a sequence
+   lives a random time in the third of D (early, middle, late) with the
+   fewest kills so far (an exact position: nothing was interrupted before),
+   the restarts a random time in (0, D).  Sequences (fresh output and state directories each) go on
    until >= 20 kills were made, at least 3 in each third of the run.  After
    every kill the visible output files must only have grown: the bytes they
    held are a prefix of what they hold now, and they end with a whole line.
@@ -38,14 +38,14 @@ the final output equals an uninterrupted run.
    uninterrupted run over the same log.
 
 --seed changes the kill schedule, --min-kills the number of kill points,
---only file|log runs one part.
+--only file|log runs one part; --parallelism N (dedup and join of the file
+part) and --no-fusion explore more channels to align.
 """
 import collections
 import json
 import os
 import random
 import re
-import signal
 import time
 
 import e2elib
@@ -63,11 +63,15 @@ def add_args(ap):
     ap.add_argument("--seed", type=int, default=20260106)
     ap.add_argument("--min-kills", type=int, default=20)
     ap.add_argument("--only", default="", help="file or log (default both)")
+    ap.add_argument("--parallelism", type=int, default=1,
+                    help="file part: parallelism of the dedup and the join (more channels to align)")
+    ap.add_argument("--no-fusion", action="store_true", help="run every operator in a stage of its own")
 
 
 class Stats:
     def __init__(self):
         self.kills = []          # (phase, fraction of the input or None, estimated progress)
+        self.after_publish = 0   # kills made when the sequence had published output
         self.runs = 0
         self.sequences = 0
         self.checkpoints = 0     # taken by runs that ended (their stderr's summary)
@@ -94,10 +98,10 @@ def crash_loop(t, make_case, input_path, sinks, duration, stats, rnd, what, comp
     """Sequences of kill -9 / restart until enough kill points; compare each
     completed sequence with compare(case, what, result).
 
-    When a run is killed: the first run of sequence k lives a random time in
-    third (k mod 3) of the reference duration D (early, middle, late: its
-    position in the run is exact, nothing was interrupted before it); the
-    restarts live a random time in (0, D).  A kill's position in the run is
+    When a run is killed: the first run of a sequence lives a random time in
+    the third of the reference duration D that has had the fewest kills so
+    far (its position in the run is exact: nothing was interrupted before
+    it); the restarts live a random time in (0, D).  A kill's position in the run is
     its lifetime / D for a first run, else the sequence's summed run time /
     D (an over-estimate: restoring and replaying count), at most 1.
     With input_path (a file the source reads with read(2)) the phase is also
@@ -127,7 +131,10 @@ def crash_loop(t, make_case, input_path, sinks, duration, stats, rnd, what, comp
             stats.runs += 1
             r = ck.start(t, case)
             if n == 1:
-                third = stats.sequences % 3
+                # the third of the run with the fewest kills so far (restarts
+                # mostly land late: their position only grows)
+                th = stats.thirds()
+                third = th.index(min(th))
                 life = rnd.uniform(third * duration / 3, (third + 1) * duration / 3)
             else:
                 life = rnd.uniform(0.0, duration)
@@ -171,6 +178,8 @@ def crash_loop(t, make_case, input_path, sinks, duration, stats, rnd, what, comp
                     vis.advance(t, "%s: after kill %d (run %d of sequence %d, %.2f s into it, %s%s)"
                                 % (what, len(stats.kills), n, stats.sequences, lifetime, phase,
                                    "" if phase != "reading" else " at %.0f%% of the input" % (frac * 100)))
+                    if vis.total() > 0:
+                        stats.after_publish += 1
                     continue
             res = r.wait(120 * t.slow, "%s: run %d of sequence %d" % (what, n, stats.sequences))
             stats.scan_stderr(res.stderr.decode("utf-8", "replace"))
@@ -193,6 +202,10 @@ def crash_loop(t, make_case, input_path, sinks, duration, stats, rnd, what, comp
                    % (what, stats.sequences, max_runs_per_seq))
     th = stats.thirds()
     phases = collections.Counter(k[0] for k in stats.kills)
+    t.check(stats.after_publish >= min_kills // 4,
+            "%s: %d of the %d kills came after a checkpoint had published output (so the restart "
+            "restores real state), want >= %d" % (what, stats.after_publish, len(stats.kills),
+                                                  min_kills // 4))
     t.ok("%s: %d kill -9 points over %d sequences, %d runs (%d restarts); per third of the run: "
          "%d / %d / %d (%s); the runs that ended took %d checkpoints; %d runs said they restored one"
          % (what, len(stats.kills), stats.sequences, stats.runs, stats.runs - stats.sequences,
@@ -214,9 +227,13 @@ def file_part(t, root, rnd):
     n = events_for(t, EVENTS)
     events = t.gen_events(os.path.join(root, "events.jsonl"), n, SEED)
     interval = "checkpoint: {interval: %s}\n" % INTERVAL
+    over = {"checkpoint": interval}
+    if t.args.parallelism > 1:
+        par = "    parallelism: %d\n" % t.args.parallelism
+        over.update(dedup_par=par, join_par=par)
 
     ref = ck.Case(root, "ref", events)
-    ref.write(checkpoint=interval)
+    ref.write(**over)
     res = ck.run_to_end(t, ref, "reference: an uninterrupted run", timeout=120)
     duration = res.elapsed
     t.log("reference run: %.2f s for %d events" % (duration, n))
@@ -228,7 +245,7 @@ def file_part(t, root, rnd):
 
     def make_case(name):
         c = ck.Case(root, name, events)
-        c.write(checkpoint=interval)
+        c.write(**over)
         return c
 
     def compare(case, what, res):
@@ -335,7 +352,11 @@ def log_part(t, root, rnd):
     if missing:
         t.log("the event log part is skipped: no operator %s (sluice inspect)" % " / ".join(missing))
         return
-    n = events_for(t, int(EVENTS * 0.6))
+    # Release: 0.6 x the file part's events (the log pipeline is lighter).
+    # Sanitizers: the events / slowdown, more than the file part's share: a
+    # checkpoint pauses ~0.5 s there, and a shorter run would be killed
+    # mostly before its first checkpoint.
+    n = int(EVENTS * 0.6) if t.slow == 1 else int(EVENTS / t.slow)
     events = t.gen_events(os.path.join(root, "log-events.jsonl"), n, SEED + 1)
     first = collections.OrderedDict()
     for line in open(events, "rb"):
@@ -430,6 +451,8 @@ def main(t):
     only = t.args.only
     if only not in ("", "file", "log"):
         t.fail("--only: file or log")
+    if t.args.no_fusion:
+        ck.RUN_ARGS.append("--no-fusion")
     root = t.tmpdir()
     rnd = random.Random(t.args.seed)
     t.log("kill schedule seed %d" % t.args.seed)
