@@ -174,6 +174,7 @@ entry *agg_insert(aggregate *a, uint32_t spec, uint32_t set, int64_t start, int6
     e->key_len = (uint32_t)key_len;
     e->hash = agg_hash(spec, set, a->specs[spec].session ? INT64_MIN : start, key, key_len);
     e->ref = 1;
+    e->changed = 1;
     for (size_t c = 0; c < a->n_comp; c++)
         agg_acc_init(&a->comp[c], &e->acc[c]);
     size_t bi = e->hash & (a->n_buckets - 1);

@@ -270,6 +270,7 @@ static int accumulate(aggregate *a, sl_ctx *ctx, entry *e, uint32_t idx, int64_t
     if (a->var_mem)
         agg_account(a, e);
     e->ref = 1;
+    e->changed = 1;
     if (e->fired && agg_mark_dirty(a, e, idx) != 0)
         return SL_ERROR;
     return SL_OK;

@@ -45,6 +45,7 @@ typedef struct entry {
     uint8_t dirty;       /* changed after firing: in the batch's update list */
     uint8_t ref;         /* touched since the eviction clock last passed */
     uint8_t has_base;    /* the accumulators include the base (snapshot) partial */
+    uint8_t changed;     /* new or updated since the last snapshot wrote it */
     uint8_t assumed;     /* new in memory after its window fired from LMDB: an update
                             if LMDB held part of it, else a first firing (agg_spill_promote) */
     uint32_t mem;        /* bytes accounted to the budget */
@@ -93,6 +94,7 @@ typedef struct aggregate {
     int db_any;          /* the windows database may hold records */
     int restored;
     uint64_t spilled, evictions; /* counters for the log */
+    uint64_t evictions_at_snap;  /* evictions when the last snapshot (or start) left no spill */
     /* scratch */
     sl_wbuf keys[AGG_MAX_SETS];
     sl_wbuf args;
