@@ -416,4 +416,6 @@ const sl_host sl__host = {
     .kv_count = sl__kv_count,
     .kv_sync = sl__kv_sync,
     .checkpoint_last = h_checkpoint_last,
+    .field_get = sl__field_get,
+    .field_set = sl__field_set,
 };

@@ -141,6 +141,12 @@ int sl__inst_push_watermark(sl_inst *in);
 int sl__deliver(sl_inst *to, int slot, const sl_batch *b);
 uint64_t sl__key_hash(const uint8_t *ev, size_t len, const sl_path *key);
 
+/* event_fields.c: the host's field_get and field_set */
+int sl__field_get(sl_ctx *ctx, const uint8_t *ev, size_t len, const char *path,
+                  const uint8_t **val, size_t *vlen);
+int sl__field_set(sl_ctx *ctx, const uint8_t *ev, size_t len, const char *path, const void *val,
+                  size_t vlen, sl_wbuf *out);
+
 /* host.c */
 extern const sl_host sl__host;
 /* Free what the host made for an instance (expressions, evaluator, scratch). */

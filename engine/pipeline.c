@@ -15,6 +15,7 @@
 #include "error.h"
 #include "params.h"
 #include "pipeline.h"
+#include "plugin.h"
 #include "registry.h"
 
 #define DEFAULT_MAX_EVENTS 1024
@@ -237,6 +238,33 @@ static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
             diag_at(d, c->key_nodes[i], "unknown key 'checkpoint.%s'%s%s%s", k,
                     s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         }
+    }
+}
+
+/* plugins: [path/to/op.so, ...], relative to the pipeline file's directory (docs/plugins.md). */
+static void load_plugins(sl_pipeline *p, const sl_node *list, sl_diag *d)
+{
+    if (!list || list->is_null)
+        return;
+    if (list->kind != SL_NODE_SEQ) {
+        diag_at(d, list, "'plugins' must be a list of shared objects like [plugins/geoip.so]");
+        return;
+    }
+    const char *slash = p->file ? strrchr(p->file, '/') : NULL;
+    int dir_len = slash ? (int)(slash - p->file) : 0;
+    for (size_t i = 0; i < list->n; i++) {
+        const sl_node *n = list->items[i];
+        if (n->kind != SL_NODE_SCALAR || n->is_null || !*n->str) {
+            diag_at(d, n, "a plugin is the path of a .so file");
+            continue;
+        }
+        char path[4096], err[1024];
+        if (n->str[0] == '/' || !slash)
+            snprintf(path, sizeof path, "%s", n->str);
+        else
+            snprintf(path, sizeof path, "%.*s/%s", dir_len, p->file, n->str);
+        if (sl_plugin_load(path, err, sizeof err) != 0)
+            diag_at(d, n, "%s", err);
     }
 }
 
@@ -648,6 +676,7 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
         p->state_dir = NULL;
     load_batch(p, sl_node_get(root, "batch"), d);
     load_checkpoint(p, sl_node_get(root, "checkpoint"), d);
+    load_plugins(p, sl_node_get(root, "plugins"), d); /* before the types they define are looked up */
 
     sl_node *ops = sl_node_get(root, "operators");
     if (!ops || ops->is_null || (ops->kind == SL_NODE_MAP && ops->n == 0)) {

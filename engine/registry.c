@@ -29,15 +29,21 @@ const char *const *sl_operator_fixed_outputs(const sl_operator *op)
     return op->outputs ? op->outputs : default_outputs;
 }
 
-int sl_registry_add(const sl_operator *op, const char *origin)
+int sl_registry_check(const sl_operator *op)
 {
     /* fields appended after `restore` are optional: read them through SL_OP_HAS */
     if (!op || op->abi_version != SL_ABI_VERSION ||
         op->struct_size < offsetof(sl_operator, checkpoint_done) ||
         (op->params && op->param_size < sizeof(sl_param)) || !op->name || !op->init)
         return SL_EABI;
-    if (sl_registry_find(op->name))
-        return SL_EDUPLICATE;
+    return sl_registry_find(op->name) ? SL_EDUPLICATE : 0;
+}
+
+int sl_registry_add(const sl_operator *op, const char *origin)
+{
+    int rc = sl_registry_check(op);
+    if (rc != 0)
+        return rc;
     if (n_entries + 1 >= cap_entries) {
         size_t cap = cap_entries ? cap_entries * 2 : 32;
         sl_registry_entry *e = realloc(entries, cap * sizeof *e);

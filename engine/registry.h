@@ -22,6 +22,8 @@ typedef struct sl_registry_entry {
  * SL_EABI if the descriptor's abi_version/struct_size/param_size do not fit.
  */
 int sl_registry_add(const sl_operator *op, const char *origin);
+/* What sl_registry_add would say of op, without adding it. */
+int sl_registry_check(const sl_operator *op);
 /* Entry for a type name, or NULL. */
 const sl_registry_entry *sl_registry_find(const char *name);
 /* Number of entries and the i-th (sorted by name). */

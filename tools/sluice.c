@@ -16,6 +16,7 @@
 #include "error.h"
 #include "graph_dot.h"
 #include "pipeline.h"
+#include "plugin.h"
 #include "plan.h"
 #include "registry.h"
 #include "runtime.h"
@@ -37,7 +38,8 @@ static const char *const usage_main =
     "  sluice --version          print the version\n";
 
 static const char *const usage_run =
-    "usage: sluice run FILE [--set KEY=VALUE]... [--progress] [--no-fusion]\n"
+    "usage: sluice run FILE [--set KEY=VALUE]... [--progress] [--no-fusion] [--fresh]\n"
+    "                       [--plugin-dir DIR]...\n"
     "\n"
     "Run the pipeline in FILE until every source has ended, then drain and exit 0.\n"
     "SIGINT/SIGTERM stop the sources; events in flight are drained and written.\n"
@@ -53,17 +55,19 @@ static const char *const usage_run =
     "  --no-fusion       run every operator in a stage of its own\n"
     "  --hwm N           batches queued per edge before a sender blocks (default 8)\n"
     "  --fresh           with `checkpoint:`, discard what state_dir holds and start\n"
-    "                    from empty state (otherwise the last checkpoint is restored)\n";
+    "                    from empty state (otherwise the last checkpoint is restored)\n"
+    "  --plugin-dir DIR  load every *.so in DIR as operator plugins (also\n"
+    "                    SLUICE_PLUGIN_PATH=DIR:DIR; docs/plugins.md)\n";
 
 static const char *const usage_validate =
-    "usage: sluice validate FILE [--set KEY=VALUE]...\n"
+    "usage: sluice validate FILE [--set KEY=VALUE]... [--plugin-dir DIR]...\n"
     "\n"
     "Check FILE: YAML syntax, operator types and parameters, inputs, ports and\n"
     "cycles. Prints every problem as file:line:col: message and exits 1, or\n"
     "prints a summary and exits 0. Nothing runs and no file is opened.\n";
 
 static const char *const usage_graph =
-    "usage: sluice graph FILE [--set KEY=VALUE]... [--no-fusion]\n"
+    "usage: sluice graph FILE [--set KEY=VALUE]... [--no-fusion] [--plugin-dir DIR]...\n"
     "\n"
     "Print the pipeline as a Graphviz DOT graph on stdout: operators with their\n"
     "ports and parallelism, stages (fused chains) as clusters, and each edge\n"
@@ -71,7 +75,7 @@ static const char *const usage_graph =
     "  sluice graph FILE | dot -Tsvg > pipeline.svg\n";
 
 static const char *const usage_inspect =
-    "usage: sluice inspect [TYPE]\n"
+    "usage: sluice inspect [--plugin-dir DIR]... [TYPE]\n"
     "\n"
     "Without TYPE, list every operator type with a one-line summary. With TYPE,\n"
     "show its inputs, output ports, parameters (type, default, required, help)\n"
@@ -87,14 +91,30 @@ typedef struct cli {
     int fresh;
 } cli;
 
-/* Parse the options shared by the file commands. Returns 0, 1 (--help shown) or 2 (usage). */
+/* Load the plugins of --plugin-dir DIR; 0, or -1 after printing why. */
+static int load_plugin_dir(const char *dir)
+{
+    char err[1024];
+    if (sl_plugin_load_dir(dir, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "sluice: %s\n", err);
+    return -1;
+}
+
+/* Exit status for what parse_args returned: --help 0, a plugin that failed 1, usage 2. */
+static int parse_status(int rc) { return rc == 1 ? 0 : rc == 3 ? 1 : 2; }
+
+/*
+ * Parse the options shared by the file commands. Returns 0, 1 (--help shown), 2 (usage)
+ * or 3 (a --plugin-dir plugin could not be loaded).
+ */
 static int parse_args(int argc, char **argv, const char *usage, cli *c)
 {
     static const struct option opts[] = {
         {"set", required_argument, NULL, 's'},      {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},    {"no-fusion", no_argument, NULL, 'F'},
         {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
-        {"fresh", no_argument, NULL, 'f'},
+        {"fresh", no_argument, NULL, 'f'},          {"plugin-dir", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     c->n_sets = 0;
@@ -115,6 +135,10 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         case 'F': c->fusion = 0; break;
         case 'w': c->hwm = atoi(optarg); break;
         case 'f': c->fresh = 1; break;
+        case 'D':
+            if (load_plugin_dir(optarg) != 0)
+                return 3;
+            break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return 2;
         }
@@ -154,7 +178,7 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_args(argc, argv, usage_run, &c);
     if (rc != 0) {
         free(c.sets);
-        return rc == 1 ? 0 : 2;
+        return parse_status(rc);
     }
     sl_pipeline *p = load(&c);
     sl_runtime *rt = NULL;
@@ -196,7 +220,7 @@ static int cmd_validate(int argc, char **argv)
     int rc = parse_args(argc, argv, usage_validate, &c);
     if (rc != 0) {
         free(c.sets);
-        return rc == 1 ? 0 : 2;
+        return parse_status(rc);
     }
     sl_pipeline *p = load(&c);
     int status = 1;
@@ -233,7 +257,7 @@ static int cmd_graph(int argc, char **argv)
     int rc = parse_args(argc, argv, usage_graph, &c);
     if (rc != 0) {
         free(c.sets);
-        return rc == 1 ? 0 : 2;
+        return parse_status(rc);
     }
     sl_pipeline *p = load(&c);
     int status = 1;
@@ -256,10 +280,27 @@ static const char *type_name(sl_param_type t)
 
 static int cmd_inspect(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage_inspect, stdout);
-        return 0;
+    static const struct option opts[] = {
+        {"plugin-dir", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(usage_inspect, stdout);
+            return 0;
+        }
+        if (ch != 'D') {
+            fputs(usage_inspect, stderr);
+            return 2;
+        }
+        if (load_plugin_dir(optarg) != 0)
+            return 1;
     }
+    argv += optind - 1;
+    argc -= optind - 1;
     if (argc > 2) {
         fputs(usage_inspect, stderr);
         return 2;
@@ -341,6 +382,14 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_main, stdout);
         return 0;
+    }
+    static const char *const with_plugins[] = {"run", "validate", "graph", "inspect"};
+    for (size_t i = 0; i < sizeof with_plugins / sizeof *with_plugins; i++) {
+        char err[1024];
+        if (strcmp(cmd, with_plugins[i]) == 0 && sl_plugin_load_env(err, sizeof err) != 0) {
+            fprintf(stderr, "sluice: SLUICE_PLUGIN_PATH: %s\n", err);
+            return 1;
+        }
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);

@@ -274,6 +274,24 @@ struct sl_host {
      * not -1.
      */
     int64_t (*checkpoint_last)(sl_ctx *ctx);
+
+    /* -- event fields (any thread the instance runs on; no allocation) -- */
+
+    /*
+     * The msgpack value at dotted `path` ("data.amount") of event ev: 1 and
+     * *val and *vlen (borrowed from ev), 0 if absent, -1 if ev is malformed.
+     */
+    int (*field_get)(sl_ctx *ctx, const uint8_t *ev, size_t len, const char *path,
+                     const uint8_t **val, size_t *vlen);
+    /*
+     * Append to out a copy of event ev with the field at `path` set to the
+     * msgpack value val (vlen bytes): replaced if present, added if not; maps
+     * along the path are made as needed. 0, or -1 (ev not a map, out of
+     * memory; out is left as it was). New events are built with sl_wbuf and
+     * the sl_mp_write_* functions of sluice/msgpack.h, then emitted.
+     */
+    int (*field_set)(sl_ctx *ctx, const uint8_t *ev, size_t len, const char *path,
+                     const void *val, size_t vlen, sl_wbuf *out);
 };
 
 /* ------------------------------------------------------------ descriptor */
