@@ -308,7 +308,7 @@ static int cmd_inspect(int argc, char **argv)
     if (argc == 1) {
         for (size_t i = 0; i < sl_registry_count(); i++) {
             const sl_registry_entry *e = sl_registry_at(i);
-            printf("%-20s %s\n", e->op->name, e->op->summary ? e->op->summary : "");
+            printf("%-24s %s\n", e->op->name, e->op->summary ? e->op->summary : "");
         }
         return 0;
     }

@@ -196,7 +196,8 @@ struct sl_host {
 
     /* -- metrics -- */
 
-    /* Add to a named counter of this instance (created on first use). */
+    /* Add to a named counter of this instance (created on first use). `counter` is kept,
+     * not copied: pass a string that lives as long as the instance (a literal). */
     void (*count)(sl_ctx *ctx, const char *counter, uint64_t n);
 
     /* -- expressions (docs/expressions.md) -- */
@@ -231,7 +232,8 @@ struct sl_host {
      * -- state (docs/state.md): named databases of this instance in the
      * pipeline's LMDB environment under state_dir --
      *
-     * Keys sort bytewise. Everything happens inside the instance's one
+     * Keys sort bytewise and are 1 to 511 bytes (LMDB's limit); values may be
+     * large. Everything happens inside the instance's one
      * transaction: begin, get/put/del/scan, commit. A write transaction
      * blocks other writers of the pipeline, so keep it short and never hold
      * one across emit (a fused consumer may need its own). Values returned
@@ -395,6 +397,12 @@ typedef struct sl_plugin {
 
 #define SL_PLUGIN_ENTRY "sluice_plugin"
 typedef const sl_plugin *(*sl_plugin_entry_fn)(void);
+/* What a plugin defines; declared here so that it stays exported under -fvisibility=hidden. */
+__attribute__((visibility("default"))) const sl_plugin *sluice_plugin(void);
+
+/* Whether the host table offers function `f` (one appended after the plugin was built may not be). */
+#define SL_HOST_HAS(host, f) \
+    ((host)->struct_size >= offsetof(sl_host, f) + sizeof((host)->f) && (host)->f)
 
 /* Convenience wrappers over the host table. */
 static inline int sl_emit(sl_ctx *ctx, int port, const void *ev, size_t len)

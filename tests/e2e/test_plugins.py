@@ -28,8 +28,12 @@ bench.identity) and the broken ones in BUILD/tests/plugins/.
            operator a second copy already defined) is refused with exit 1 by
            validate and run, through `plugins:`, --plugin-dir and
            SLUICE_PLUGIN_PATH, with a message naming the file and the
-           problem; a plugin whose init reports a configuration error fails
-           validate and run with file:line:col and its message.
+           problem (the same file twice is one load); a plugin whose init
+           reports a configuration error fails validate and run with
+           file:line:col and its message; a plugin's parameter table
+           drives validation (unknown key, did you mean) and currency's own
+           check (`to` not in `rates`) points at the key; a string amount
+           sends every event to errors with reason invalid.
  process   a plugin whose process returns SL_ERROR after 5000 events, fed
            by an unbounded generator, stops the run with exit 1 and a
            message naming the operator and its reason, fused and unfused,
@@ -456,6 +460,23 @@ def part_errors(t, env, root):
     t.check("unknown parameter 'ratez'" in s and "did you mean 'rates'" in s,
             "a plugin's parameter table drives validation (unknown 'ratez', did you mean 'rates')",
             res.describe())
+    # an amount that is not a number: every event to errors, reason invalid
+    out = os.path.join(d, "invalid.jsonl")
+    pipe = e2elib.write_pipeline(os.path.join(d, "invalid.yaml"), """\
+pipeline: plugins-invalid
+operators:
+  gen: {type: source.generator, count: 100}
+  conv: {type: example.currency, input: gen, field: data.status, currency_field: type}
+  sink: {type: sink.null, input: conv}
+  errors: {type: sink.file, input: conv.errors, path: %s}
+""" % e2elib.yaml_str(out))
+    run(t, ["run", pipe, "--no-progress", "--plugin-dir", env.examples], "currency: a string amount",
+        env=env_with())
+    envs = e2elib.read_jsonl(out)
+    t.check(len(envs) == 100 and all(e.get("reason") == "invalid" and e.get("detail") ==
+                                      "not a number: 'data.status'" for e in envs),
+            "a string amount: the 100 events in errors, reason invalid, detail names the field",
+            json.dumps(envs[:2]))
     pipe = e2elib.write_pipeline(os.path.join(d, "param2.yaml"), MINIMAL % {
         "plugins": "", "type": "example.currency", "params": ", to: CHF"})
     res = run(t, ["validate", pipe, "--plugin-dir", env.examples], "currency: to not in rates",
