@@ -89,10 +89,12 @@ static int init_instances(sl_runtime *rt, sl_diag *d)
             sl_inst *in = &rt->by_op[o][i];
             size_t before = d->n;
             if (def->op->init(&in->ctx, &in->state) != SL_OK) {
-                if (d->n == before)
+                int plugin = def->origin && strcmp(def->origin, "built-in") != 0;
+                if (d->n == before || plugin) /* a plugin's failure names its file */
                     sl_diag_add(d, def->node->file, def->node->line, def->node->col,
-                                "operator '%s' (%s) failed to initialise", def->name,
-                                def->op->name);
+                                "operator '%s' (%s%s%s%s) failed to initialise", def->name,
+                                def->op->name, plugin ? ", from plugin '" : "",
+                                plugin ? def->origin : "", plugin ? "'" : "");
                 rc = SL_ECONFIG;
                 break; /* one report per operator is enough */
             }

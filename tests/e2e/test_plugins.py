@@ -451,6 +451,8 @@ def part_errors(t, env, root):
         res = run(t, [cmd, pipe], "init fails: %s" % cmd, want_rc=1, env=env_with())
         t.check(re.search(r"init\.yaml:5:\d+: no API key configured", text(res)) is not None,
                 "init fails (%s): init.yaml:5:COL: no API key configured" % cmd, res.describe())
+        t.check("from plugin '%s'" % os.path.realpath(env.bad("init_fails")) in text(res),
+                "init fails (%s): the message names the plugin's file" % cmd, res.describe())
     # ... and a built-in's parameter check applies to plugins too
     pipe = e2elib.write_pipeline(os.path.join(d, "param.yaml"), MINIMAL % {
         "plugins": "", "type": "example.currency", "params": ", to: CHF, ratez: {}"})
