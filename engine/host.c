@@ -16,6 +16,7 @@
 #include "config.h"
 #include "expr.h"
 #include "instance.h"
+#include "log.h"
 
 int64_t sl__monotonic(void)
 {
@@ -29,39 +30,6 @@ int64_t sl__wallclock(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static const char *level_name(sl_log_level l)
-{
-    switch (l) {
-    case SL_LOG_ERROR: return "error";
-    case SL_LOG_WARN: return "warning";
-    case SL_LOG_INFO: return "info";
-    case SL_LOG_DEBUG: return "debug";
-    }
-    return "?";
-}
-
-static void vlog(const char *op, sl_log_level level, const char *fmt, va_list ap)
-{
-    /* debug lines only when asked for (SLUICE_DEBUG=1); levels and formats: issue 9 */
-    static int debug = -1;
-    if (debug < 0)
-        debug = getenv("SLUICE_DEBUG") != NULL;
-    if (level == SL_LOG_DEBUG && !debug)
-        return;
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    /* one fprintf per line so lines from different threads do not interleave */
-    fprintf(stderr, "sluice: %s%s%s: %s\n", op ? op : "", op ? ": " : "", level_name(level), msg);
-}
-
-void sl__log(const char *op, sl_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(op, level, fmt, ap);
-    va_end(ap);
 }
 
 static inline sl_inst *inst_of(sl_ctx *ctx) { return (sl_inst *)(void *)ctx; }
@@ -124,7 +92,7 @@ static void h_config_error(sl_ctx *ctx, const sl_node *at, const char *fmt, ...)
         const sl_node *n = at ? at : in->def->node;
         sl_diag_vadd(in->rt->diag, n->file, n->line, n->col, fmt, ap);
     } else {
-        vlog(in->def->name, SL_LOG_ERROR, fmt, ap);
+        sl__vlog(in->def->name, SL_LOG_ERROR, fmt, ap);
     }
     va_end(ap);
 }
@@ -272,7 +240,7 @@ static void h_log(sl_ctx *ctx, sl_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog(inst_of(ctx)->def->name, level, fmt, ap);
+    sl__vlog(inst_of(ctx)->def->name, level, fmt, ap);
     va_end(ap);
 }
 

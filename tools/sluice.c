@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "graph_dot.h"
+#include "log.h"
 #include "pipeline.h"
 #include "plugin.h"
 #include "plan.h"
@@ -39,7 +40,7 @@ static const char *const usage_main =
 
 static const char *const usage_run =
     "usage: sluice run FILE [--set KEY=VALUE]... [--progress] [--no-fusion] [--fresh]\n"
-    "                       [--plugin-dir DIR]...\n"
+    "                       [--plugin-dir DIR]... [--log-level L] [--log-format F]\n"
     "\n"
     "Run the pipeline in FILE until every source has ended, then drain and exit 0.\n"
     "SIGINT/SIGTERM stop the sources; events in flight are drained and written.\n"
@@ -57,7 +58,9 @@ static const char *const usage_run =
     "  --fresh           with `checkpoint:`, discard what state_dir holds and start\n"
     "                    from empty state (otherwise the last checkpoint is restored)\n"
     "  --plugin-dir DIR  load every *.so in DIR as operator plugins (also\n"
-    "                    SLUICE_PLUGIN_PATH=DIR:DIR; docs/plugins.md)\n";
+    "                    SLUICE_PLUGIN_PATH=DIR:DIR; docs/plugins.md)\n"
+    "  --log-level L     error, warn, info (default) or debug\n"
+    "  --log-format F    text (default), logfmt or json: one line per message on stderr\n";
 
 static const char *const usage_validate =
     "usage: sluice validate FILE [--set KEY=VALUE]... [--plugin-dir DIR]...\n"
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         {"no-progress", no_argument, NULL, 'P'},    {"no-fusion", no_argument, NULL, 'F'},
         {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
         {"fresh", no_argument, NULL, 'f'},          {"plugin-dir", required_argument, NULL, 'D'},
+        {"log-level", required_argument, NULL, 'L'}, {"log-format", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     c->n_sets = 0;
@@ -138,6 +142,20 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         case 'D':
             if (load_plugin_dir(optarg) != 0)
                 return 3;
+            break;
+        case 'L':
+            if (sl_log_set_level(optarg) != 0) {
+                fprintf(stderr, "sluice: unknown --log-level '%s' (error, warn, info, debug)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'O':
+            if (sl_log_set_format(optarg) != 0) {
+                fprintf(stderr, "sluice: unknown --log-format '%s' (text, logfmt, json)\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return 2;
@@ -185,6 +203,7 @@ static int cmd_run(int argc, char **argv)
     int status = 1;
     if (!p)
         goto out;
+    sl_log_set_pipeline(p->name);
     sl_run_opts o;
     sl_run_opts_default(&o);
     o.fusion = c.fusion;
