@@ -13,13 +13,11 @@
  * this one included, has parked at n. So nothing can follow a barrier on its
  * channel before this stage aligns; data that does is a protocol error.
  */
-#include <errno.h>
 #include <signal.h>
 #include <time.h>
 
 #include "error.h"
 #include "instance.h"
-#include "transport.h"
 
 #define PARK_POLL_NS 20000000ll /* re-check the failure flag this often while parked */
 
@@ -32,17 +30,25 @@ static int flush_and_forward(sl_stage *s, uint64_t id)
             return rc;
     }
     for (size_t i = 0; i < s->n_insts; i++) {
-        sl_inst *in = s->insts[i];
-        int rc = sl__inst_flush_all(in);
-        for (size_t p = 0; rc == 0 && p < in->n_ports; p++)
-            for (size_t j = 0; rc == 0 && j < in->ports[p].n_edges; j++) {
-                sl_out_edge *e = &in->ports[p].edges[j];
-                for (uint32_t k = 0; rc == 0 && k < e->n_socks; k++)
-                    rc = sl_transport_send_control(e->socks[k], e->slot, SL_BATCH_BARRIER,
-                                                   INT64_MIN, e->chan[k], 0, id);
-            }
+        int rc = sl__inst_flush_all(s->insts[i]);
+        if (rc == 0)
+            rc = sl__inst_send_control(s->insts[i], SL_BATCH_BARRIER, INT64_MIN, id);
         if (rc != 0)
             return rc;
+    }
+    return 0;
+}
+
+int sl__stage_checkpoint_done(sl_stage *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->n_insts; i++) {
+        sl_inst *in = s->insts[i];
+        if (SL_OP_HAS(in->def->op, checkpoint_done) &&
+            in->def->op->checkpoint_done(in->state, &in->ctx, id) != SL_OK) {
+            sl__log(in->def->name, SL_LOG_ERROR, "failed completing checkpoint %llu",
+                    (unsigned long long)id);
+            return SL_EOPERATOR;
+        }
     }
     return 0;
 }
@@ -88,16 +94,8 @@ static int park(sl_stage *s, uint64_t id)
     if (rc != 0)
         return rc;
     /* checkpoint id is durable: transactional sinks publish what came before its barrier */
-    for (size_t i = 0; i < s->n_insts; i++) {
-        sl_inst *in = s->insts[i];
-        if (SL_OP_HAS(in->def->op, checkpoint_done) &&
-            in->def->op->checkpoint_done(in->state, &in->ctx, id) != SL_OK) {
-            sl__log(in->def->name, SL_LOG_ERROR, "failed completing checkpoint %llu",
-                    (unsigned long long)id);
-            return SL_EOPERATOR;
-        }
-    }
-    return halt ? SL_EHALTED : 0;
+    rc = sl__stage_checkpoint_done(s, id);
+    return rc != 0 ? rc : halt ? SL_EHALTED : 0;
 }
 
 static int take_part(sl_stage *s, uint64_t id)

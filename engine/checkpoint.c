@@ -356,17 +356,9 @@ static int complete(sl_runtime *rt)
     pthread_cond_broadcast(&c->cv);
     /* stages that ended cannot publish for themselves: their threads are gone */
     rc = 0;
-    for (size_t s = 0; s < rt->n_stages && rc == 0; s++) {
-        sl_stage *st = &rt->stages[s];
-        for (size_t i = 0; st->ended && i < st->n_insts && rc == 0; i++) {
-            sl_inst *in = st->insts[i];
-            if (SL_OP_HAS(in->def->op, checkpoint_done) &&
-                in->def->op->checkpoint_done(in->state, &in->ctx, id) != SL_OK) {
-                sl__log(in->def->name, SL_LOG_ERROR, "failed completing checkpoint %" PRIu64, id);
-                rc = SL_EOPERATOR;
-            }
-        }
-    }
+    for (size_t s = 0; s < rt->n_stages && rc == 0; s++)
+        if (rt->stages[s].ended)
+            rc = sl__stage_checkpoint_done(&rt->stages[s], id);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

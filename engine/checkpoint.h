@@ -87,6 +87,8 @@ int sl__barrier_received(sl_stage *s, uint32_t ch, uint64_t id);
 int sl__barrier_blocked(const sl_stage *s, uint32_t ch);
 /* An input channel ended: it may have been the last one to align. */
 int sl__barrier_channel_done(sl_stage *s);
+/* Checkpoint id is complete: checkpoint_done on each of the stage's operators (those that have it). */
+int sl__stage_checkpoint_done(sl_stage *s, uint64_t id);
 /* The stage's thread is about to end (it no longer takes part in checkpoints). */
 void sl__barrier_stage_ended(sl_stage *s);
 

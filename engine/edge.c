@@ -195,17 +195,19 @@ int sl__inst_push_watermark(sl_inst *in)
     return 0;
 }
 
-int sl__inst_send_eos(sl_inst *in)
+int sl__inst_send_control(sl_inst *in, int kind, int64_t watermark, uint64_t checkpoint)
 {
     for (size_t p = 0; p < in->n_ports; p++)
         for (size_t j = 0; j < in->ports[p].n_edges; j++) {
             sl_out_edge *e = &in->ports[p].edges[j];
             for (uint32_t i = 0; i < e->n_socks; i++) {
-                int rc = sl_transport_send_control(e->socks[i], e->slot, SL_BATCH_EOS, INT64_MAX,
-                                                   e->chan[i], 0, 0);
+                int rc = sl_transport_send_control(e->socks[i], e->slot, kind, watermark,
+                                                   e->chan[i], 0, checkpoint);
                 if (rc != 0)
                     return rc;
             }
         }
     return 0;
 }
+
+int sl__inst_send_eos(sl_inst *in) { return sl__inst_send_control(in, SL_BATCH_EOS, INT64_MAX, 0); }

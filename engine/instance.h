@@ -135,6 +135,8 @@ int sl__inst_flush_all(sl_inst *in);
 int64_t sl__inst_next_deadline(const sl_inst *in, int64_t linger_ns);
 int sl__inst_flush_expired(sl_inst *in, int64_t now, int64_t linger_ns);
 int sl__inst_send_eos(sl_inst *in);
+/* Send a header-only message (EOS, BARRIER) on every socket channel of the instance. */
+int sl__inst_send_control(sl_inst *in, int kind, int64_t watermark, uint64_t checkpoint);
 /* Send the instance's watermark (and idle flag) to every socket that has not had it,
  * after the events already queued for it. */
 int sl__inst_push_watermark(sl_inst *in);
