@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "eventlog.h"
+#include "position.h"
 #include "sluice/operator.h"
 
 #define PER_CALL 1024
@@ -34,14 +35,9 @@ typedef struct log_src {
     sl_eventlog_reader *r;
     uint64_t next;      /* offset of the next event to emit: what a snapshot stores */
     int restored;
-    sl_kv *meta;
+    sl_kv *pos_db;      /* checkpoints: `next`, in the log at `path` (position.h) */
     sl_eventlog_event evs[PER_CALL];
 } log_src;
-
-/* The checkpoint record (key "m"). */
-typedef struct meta {
-    uint64_t id, fingerprint, next;
-} meta;
 
 static const sl_param params[] = {
     {"path", SL_PARAM_STRING, NULL, 1, "the log's directory", NULL},
@@ -109,21 +105,6 @@ static int src_init(sl_ctx *ctx, void **state)
     return SL_OK;
 }
 
-/* Identifies the log a stored offset belongs to. */
-static uint64_t fingerprint(const log_src *s)
-{
-    uint64_t f = 1469598103934665603ull;
-    for (const char *p = s->path; *p; p++)
-        f = (f ^ (uint8_t)*p) * 1099511628211ull;
-    return f;
-}
-
-static int open_meta(log_src *s, sl_ctx *ctx)
-{
-    if (!s->meta)
-        s->meta = ctx->host->kv_open(ctx, "");
-    return s->meta ? 0 : -1;
-}
 
 static int src_start(void *state, sl_ctx *ctx)
 {
@@ -207,40 +188,17 @@ static int src_produce(void *state, sl_ctx *ctx, int64_t deadline_ns)
 static int src_snapshot(void *state, sl_ctx *ctx, uint64_t id)
 {
     log_src *s = state;
-    const sl_host *h = ctx->host;
-    meta m = {id, fingerprint(s), s->next};
-    if (open_meta(s, ctx) != 0 || h->kv_begin(ctx, 1) != 0)
+    if (!s->pos_db && !(s->pos_db = sl_position_open(ctx)))
         return SL_ERROR;
-    if (h->kv_put(ctx, s->meta, "m", 1, &m, sizeof m) != 0) {
-        h->kv_abort(ctx);
-        return SL_ERROR;
-    }
-    return h->kv_commit(ctx) == 0 && h->kv_sync(ctx) == 0 ? SL_OK : SL_ERROR;
+    return sl_position_save(ctx, s->pos_db, id, s->path, &s->next, 1);
 }
 
 static int src_restore(void *state, sl_ctx *ctx, uint64_t id)
 {
     log_src *s = state;
-    const sl_host *h = ctx->host;
-    const void *v;
-    size_t vlen;
-    meta m;
-    if (open_meta(s, ctx) != 0 || h->kv_begin(ctx, 0) != 0)
+    if (!(s->pos_db = sl_position_open(ctx)) ||
+        sl_position_load(ctx, s->pos_db, id, s->path, "log", &s->next, 1) != SL_OK)
         return SL_ERROR;
-    int rc = h->kv_get(ctx, s->meta, "m", 1, &v, &vlen);
-    if (rc == 0 && vlen == sizeof m)
-        memcpy(&m, v, sizeof m);
-    h->kv_abort(ctx);
-    if (rc != 0 || vlen != sizeof m) {
-        h->log(ctx, SL_LOG_ERROR, "no source.log offset for checkpoint %" PRIu64, id);
-        return SL_ERROR;
-    }
-    if (m.id != id || m.fingerprint != fingerprint(s)) {
-        h->log(ctx, SL_LOG_ERROR, "the stored offset is from %s (checkpoint %" PRIu64 "); start "
-               "fresh to drop it", m.id != id ? "another checkpoint" : "another log path", m.id);
-        return SL_ERROR;
-    }
-    s->next = m.next;
     s->restored = 1;
     return SL_OK;
 }
