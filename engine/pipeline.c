@@ -138,6 +138,15 @@ static const sl_node *scalar_at(const sl_node *n, const char *key, sl_diag *d)
     return v;
 }
 
+/* "unknown key 'section.key'", with the nearest of `keys` suggested. */
+static void unknown_key(sl_diag *d, const sl_node *at, const char *section, const char *key,
+                        const char *const *keys)
+{
+    const char *s = sl_suggest(key, keys);
+    diag_at(d, at, "unknown key '%s.%s'%s%s%s", section, key, s ? " (did you mean '" : "",
+            s ? s : "", s ? "'?)" : "");
+}
+
 /* A source's `watermark: {max_out_of_order: 5s, idle_timeout: 1s}`. */
 static void load_watermark(sl_opdef *o, const sl_node *w, sl_diag *d)
 {
@@ -152,9 +161,7 @@ static void load_watermark(sl_opdef *o, const sl_node *w, sl_diag *d)
         const sl_node *v = w->items[i];
         int64_t x;
         if (strcmp(k, "max_out_of_order") != 0 && strcmp(k, "idle_timeout") != 0) {
-            const char *s = sl_suggest(k, keys);
-            diag_at(d, w->key_nodes[i], "unknown key 'watermark.%s'%s%s%s", k,
-                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+            unknown_key(d, w->key_nodes[i], "watermark", k, keys);
         } else if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0 || x < 0) {
             diag_at(d, v, "invalid duration '%s' for '%s' (expected e.g. 250ms, 5s, 1m)",
                     v->kind == SL_NODE_SCALAR ? v->str : "", k);
@@ -202,9 +209,7 @@ static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
             else
                 p->batch_max_bytes = sz;
         } else {
-            const char *s = sl_suggest(k, keys);
-            diag_at(d, b->key_nodes[i], "unknown key 'batch.%s'%s%s%s", k,
-                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+            unknown_key(d, b->key_nodes[i], "batch", k, keys);
         }
     }
 }
@@ -234,9 +239,7 @@ static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
             else
                 p->checkpoint_interval_ns = x;
         } else {
-            const char *s = sl_suggest(k, keys);
-            diag_at(d, c->key_nodes[i], "unknown key 'checkpoint.%s'%s%s%s", k,
-                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+            unknown_key(d, c->key_nodes[i], "checkpoint", k, keys);
         }
     }
 }
