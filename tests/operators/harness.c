@@ -347,6 +347,20 @@ unsigned long long sl_harness_counter(const sl_harness *h, const char *name)
     return 0;
 }
 
+size_t sl_harness_config_mismatches(const char *const *yamls, size_t n, int valid)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        sl_harness *h = sl_harness_new(yamls[i]);
+        if ((h != NULL) != (valid != 0)) {
+            printf("%s: %s\n", valid ? "refused" : "accepted", yamls[i]);
+            bad++;
+        }
+        sl_harness_destroy(&h);
+    }
+    return bad;
+}
+
 void sl_harness_destroy(sl_harness **hp)
 {
     sl_harness *h = hp ? *hp : NULL;

@@ -56,6 +56,13 @@ void sl_harness_destroy(sl_harness **hp);
 /* ------------------------------------------- helpers for operator tests */
 
 /*
+ * How many of the n operator bodies `yamls` load otherwise than `valid` says
+ * (each such one printed: "accepted: ..." or "refused: ..."); 0 when all do.
+ * For the tables of mistakes and of their valid neighbours.
+ */
+size_t sl_harness_config_mismatches(const char *const *yamls, size_t n, int valid);
+
+/*
  * RFC 3339 text of 2026-01-01T00:00:00Z + ms (0 <= ms < 1 day), as operators
  * write times: no fraction when the time is whole seconds. Returns buf.
  */

@@ -416,11 +416,7 @@ static void test_bad_configs(void **st)
         "type: throttle\nlimits: {a: [1]}\nselect: data.op",
         "type: throttle\nlimits: {}\nselect: data.op",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sl_harness *h = sl_harness_new(bad[i]);
-        if (h) print_message("accepted: %s\n", bad[i]);
-        assert_null(h);
-    }
+    assert_int_equal(sl_harness_config_mismatches(bad, sizeof bad / sizeof *bad, 0), 0);
 }
 
 /* The valid neighbours of the mistakes above, so that those fail for their mistake. */
@@ -437,10 +433,7 @@ static void test_good_configs(void **st)
         "type: throttle\nrate: 1\nburst: 3\nlimits: {a: 1}\nselect: data.op",
         "type: throttle\nlimits: {a: {rate: 1, burst: 2}, b: {rate: 2}}\nselect: data.op",
     };
-    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-        sl_harness *h = make(good[i]);
-        sl_harness_destroy(&h);
-    }
+    assert_int_equal(sl_harness_config_mismatches(good, sizeof good / sizeof *good, 1), 0);
 }
 
 int main(void)
