@@ -160,19 +160,13 @@ static int file_start(void *state, sl_ctx *ctx)
         return SL_OK;
     }
     s->transactional = ctx->host->checkpoint_last(ctx) >= 0;
-    if (s->transactional) {
-        int rc = make_parents(s->path);
-        if (rc != 0) {
-            ctx->host->log(ctx, SL_LOG_ERROR, "cannot create the directory of '%s': %s", s->path,
-                           strerror(-rc));
-            return SL_ERROR;
-        }
+    int rc = make_parents(s->path);
+    if (rc == 0 && s->transactional) {
         if (file_parts_start(&s->parts, ctx, s->path, s->restored, s->append) != SL_OK)
             return SL_ERROR;
         s->fd = s->parts.pending_fd;
         return SL_OK;
     }
-    int rc = make_parents(s->path);
     if (rc == 0) {
         s->fd = open(s->path, O_WRONLY | O_CREAT | O_CLOEXEC | (s->append ? O_APPEND : O_TRUNC),
                      0666);
