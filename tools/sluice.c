@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sluice_log.h"
+#include "sluice_test.h"
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -402,7 +403,7 @@ int main(int argc, char **argv)
         fputs(usage_main, stdout);
         return 0;
     }
-    static const char *const with_plugins[] = {"run", "validate", "graph", "inspect"};
+    static const char *const with_plugins[] = {"run", "validate", "graph", "inspect", "test"};
     for (size_t i = 0; i < sizeof with_plugins / sizeof *with_plugins; i++) {
         char err[1024];
         if (strcmp(cmd, with_plugins[i]) == 0 && sl_plugin_load_env(err, sizeof err) != 0) {
@@ -420,7 +421,9 @@ int main(int argc, char **argv)
         return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "log") == 0)
         return sl_cli_log(argc - 1, argv + 1);
-    static const char *const cmds[] = {"run", "validate", "graph", "inspect", "log", NULL};
+    if (strcmp(cmd, "test") == 0)
+        return sl_cli_test(argc - 1, argv + 1);
+    static const char *const cmds[] = {"run", "validate", "graph", "inspect", "log", "test", NULL};
     const char *s = sl_suggest(cmd, cmds);
     fprintf(stderr, "sluice: unknown command '%s'%s%s%s\n%s", cmd, s ? " (did you mean '" : "",
             s ? s : "", s ? "'?)" : "", usage_main);
