@@ -35,6 +35,7 @@ static const char *const usage_main =
     "  graph FILE       print the pipeline as a Graphviz DOT graph\n"
     "  inspect [TYPE]   list operator types, or show one type's ports and parameters\n"
     "  log CMD DIR ...  inspect or feed a durable event log (stats, tail, get, query, append)\n"
+    "  test FILE        run a pipeline's unit tests (FILE.test.yaml, docs/testing.md)\n"
     "\n"
     "  sluice <command> --help   help for a command\n"
     "  sluice --version          print the version\n";
