@@ -259,6 +259,9 @@ int sl__ckpt_recover(sl_runtime *rt)
                 id, when, sl__state_dir(rt->state));
         c->last = id;
         atomic_store(&c->want, id);
+        atomic_store_explicit(&c->pub.id, id, memory_order_relaxed);
+        atomic_store_explicit(&c->pub.wall_ns, time, memory_order_relaxed);
+        atomic_store_explicit(&c->pub.bytes, sl__state_bytes(rt->state), memory_order_relaxed);
         for (size_t s = 0; s < rt->n_stages; s++)
             rt->stages[s].barrier = id;
     }
@@ -344,6 +347,12 @@ static int complete(sl_runtime *rt)
     uint64_t bytes = sl__state_bytes(rt->state);
     if (bytes > c->bytes)
         c->bytes = bytes;
+    atomic_store_explicit(&c->pub.id, id, memory_order_relaxed);
+    atomic_store_explicit(&c->pub.count, c->count, memory_order_relaxed);
+    atomic_store_explicit(&c->pub.wall_ns, sl__wallclock(), memory_order_relaxed);
+    atomic_store_explicit(&c->pub.pause_ns, t1 - c->begun_at, memory_order_relaxed);
+    atomic_store_explicit(&c->pub.write_ns, t1 - t0, memory_order_relaxed);
+    atomic_store_explicit(&c->pub.bytes, bytes, memory_order_relaxed);
     /* the next one after the interval, and never sooner than a quarter of it after this one
      * ended: checkpoints slower than their interval must leave the pipeline time to run */
     c->next_at = c->begun_at + c->interval_ns;

@@ -44,6 +44,14 @@ typedef struct sl_ckpt {
     int64_t total_ns, max_ns;       /* asked -> released (the pause of the pipeline) */
     int64_t snapshot_ns;            /* of which: snapshots, commit and fsync */
     uint64_t bytes;                 /* state_dir's largest size after one */
+    /* the same, published for the admin thread (engine/metrics.c) */
+    struct {
+        _Atomic uint64_t id, count;  /* the last complete checkpoint; completed this run */
+        _Atomic int64_t wall_ns;     /* when it completed (restored: when it was taken) */
+        _Atomic int64_t pause_ns;    /* how long the pipeline stood still for it */
+        _Atomic int64_t write_ns;    /* of which: snapshots, commit and fsync */
+        _Atomic uint64_t bytes;      /* state_dir in use after it */
+    } pub;
 } sl_ckpt;
 
 /* Set up from the pipeline's `checkpoint:` block. 0 or -errno. */

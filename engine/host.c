@@ -247,15 +247,33 @@ static void h_log(sl_ctx *ctx, sl_log_level level, const char *fmt, ...)
 static void h_count(sl_ctx *ctx, const char *counter, uint64_t n)
 {
     sl_inst *in = inst_of(ctx);
-    for (size_t i = 0; i < in->n_counters; i++)
+    size_t k = atomic_load_explicit(&in->n_counters, memory_order_relaxed);
+    for (size_t i = 0; i < k; i++)
         if (in->counters[i].name == counter || strcmp(in->counters[i].name, counter) == 0) {
             bump(&in->counters[i].v, n);
             return;
         }
-    if (in->n_counters < SL_MAX_COUNTERS) {
-        in->counters[in->n_counters].name = counter;
-        atomic_store(&in->counters[in->n_counters].v, n);
-        in->n_counters++;
+    if (k < SL_MAX_COUNTERS) {
+        in->counters[k].name = counter;
+        atomic_store_explicit(&in->counters[k].v, n, memory_order_relaxed);
+        /* release: the admin thread that sees the count sees the name */
+        atomic_store_explicit(&in->n_counters, k + 1, memory_order_release);
+    }
+}
+
+static void h_gauge(sl_ctx *ctx, const char *gauge, int64_t value)
+{
+    sl_inst *in = inst_of(ctx);
+    size_t k = atomic_load_explicit(&in->n_gauges, memory_order_relaxed);
+    for (size_t i = 0; i < k; i++)
+        if (in->gauges[i].name == gauge || strcmp(in->gauges[i].name, gauge) == 0) {
+            atomic_store_explicit(&in->gauges[i].v, value, memory_order_relaxed);
+            return;
+        }
+    if (k < SL_MAX_GAUGES) {
+        in->gauges[k].name = gauge;
+        atomic_store_explicit(&in->gauges[k].v, value, memory_order_relaxed);
+        atomic_store_explicit(&in->n_gauges, k + 1, memory_order_release);
     }
 }
 
@@ -386,4 +404,5 @@ const sl_host sl__host = {
     .checkpoint_last = h_checkpoint_last,
     .field_get = sl__field_get,
     .field_set = sl__field_set,
+    .gauge = h_gauge,
 };

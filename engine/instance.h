@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "diag.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "plan.h"
 #include "runtime.h"
@@ -38,6 +39,7 @@ typedef struct sl_out_edge {
     uint32_t n_b;
     const sl_path *key;    /* SL_EDGE_KEYED: the consumer's key (borrowed) */
     uint32_t *chan;        /* per socket: this edge's channel id at that receiver */
+    sl_stage **dst;        /* per socket: the receiving stage (its queue depth) */
     int64_t *wm_sent;      /* per socket: the last watermark sent */
     uint8_t *idle_sent;    /* per socket: the last idle flag sent */
 } sl_out_edge;
@@ -74,7 +76,13 @@ struct sl_inst {
     int64_t wm_pushed_ns;  /* when watermarks were last pushed to socket edges */
     _Atomic uint64_t n_in, n_out, n_err;
     sl_counter counters[SL_MAX_COUNTERS];
-    size_t n_counters;
+    _Atomic size_t n_counters;  /* published after the counter's name (admin thread reads) */
+    sl_gauge gauges[SL_MAX_GAUGES];
+    _Atomic size_t n_gauges;
+    /* engine/metrics.h */
+    sl_hist batch_ns;          /* process() per batch, its own time (fused consumers excluded) */
+    _Atomic uint64_t blocked_ns; /* time blocked sending to a full queue (backpressure) */
+    _Atomic int64_t wm_pub;    /* wm_out as of the last housekeeping, for the admin thread */
     sl_wbuf scratch;       /* drop envelopes */
     struct sl_expr_vm *vm; /* expression evaluator, made on first compile */
     struct sl_expr **exprs;/* compiled for this instance, freed with it */
@@ -95,6 +103,9 @@ struct sl_stage {
     uint8_t *ch_state;     /* SL_CH_ACTIVE, SL_CH_IDLE or SL_CH_DONE */
     uint32_t n_ch;
     int64_t wm;            /* the stage's input watermark: min over active channels */
+    /* metrics: data batches sent to this stage (by any sender) and taken from its queue */
+    _Atomic uint64_t q_sent, q_recv;
+    int64_t nested_ns;     /* time of deliveries inside the one being timed (edge.c) */
     /* checkpoints (barrier.c) */
     uint64_t *ch_barrier;  /* each channel's last barrier */
     uint64_t aligning;     /* the barrier some channels delivered and others not yet; 0: none */
@@ -121,6 +132,9 @@ struct sl_runtime {
     pthread_t main_thread; /* woken with SIGUSR1 when the last stage ends */
     int wake_main;
     int64_t started_ns;
+    int64_t started_wall_ns;
+    int timing;            /* measure batch durations (the pipeline has an admin endpoint) */
+    struct sl_admin *admin;/* the admin HTTP endpoint, while running (engine/admin.h) */
     sl_ckpt ckpt;          /* the checkpoint coordinator (checkpoint.c) */
 };
 

@@ -49,6 +49,9 @@ int sl_json_to_msgpack(sl_json_parser *p, const char *json, size_t len, size_t c
  */
 int sl_msgpack_to_json(const uint8_t *mp, size_t len, sl_wbuf *out);
 
+/* Append n bytes of text as a quoted, escaped JSON string. 0, or -1 (out of memory). */
+int sl_json_write_string(sl_wbuf *out, const char *s, size_t n);
+
 /* Append a double, shortest text that parses back to the same value ("1.0" for integral). */
 int sl_json_write_double(sl_wbuf *out, double d);
 

@@ -483,6 +483,16 @@ done:
  * Append the msgpack value mp[0..len) as compact JSON. Returns 0, or -1 if the bytes are not
  * exactly one well-formed msgpack value or memory runs out; out->len is then restored.
  */
+int sl_json_write_string(sl_wbuf *out, const char *s, size_t n)
+{
+    size_t mark = out->len;
+    if (write_string(out, s, n) != 0) {
+        out->len = mark;
+        return -1;
+    }
+    return 0;
+}
+
 int sl_msgpack_to_json(const uint8_t *mp, size_t len, sl_wbuf *out)
 {
     size_t old_len = out->len;

@@ -9,6 +9,7 @@
  * unless the whole file is sound.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,7 @@ void sl_pipeline_destroy(sl_pipeline **pp)
     free(p->name);
     free(p->file);
     free(p->state_dir);
+    free(p->admin_listen);
     sl_node_destroy(&p->root);
     free(p);
     *pp = NULL;
@@ -242,6 +244,62 @@ static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
             unknown_key(d, c->key_nodes[i], "checkpoint", k, keys);
         }
     }
+}
+
+/*
+ * Split "host:port" (host may be empty, meaning 127.0.0.1; port 0 picks a free
+ * one). The host is copied to `host` (at most n bytes). 0, or -1 if malformed.
+ */
+int sl_listen_parse(const char *s, char *host, size_t n, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon[1] == '\0')
+        return -1;
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || v < 0 || v > 65535)
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= n)
+        return -1;
+    if (hl == 0)
+        snprintf(host, n, "127.0.0.1");
+    else {
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    *port = (int)v;
+    return 0;
+}
+
+/* admin: {listen: 127.0.0.1:9464} (docs/operations.md); absent: no admin endpoint. */
+static void load_admin(sl_pipeline *p, const sl_node *a, sl_diag *d)
+{
+    if (!a || a->is_null)
+        return;
+    if (a->kind != SL_NODE_MAP) {
+        diag_at(d, a, "'admin' must be a mapping like {listen: 127.0.0.1:9464}");
+        return;
+    }
+    static const char *const keys[] = {"listen", NULL};
+    const char *listen = "127.0.0.1:9464";
+    for (size_t i = 0; i < a->n; i++) {
+        const char *k = a->keys[i];
+        const sl_node *v = a->items[i];
+        char host[256];
+        int port;
+        if (strcmp(k, "listen") == 0) {
+            if (v->kind != SL_NODE_SCALAR || sl_listen_parse(v->str, host, sizeof host, &port))
+                diag_at(d, v, "invalid admin.listen '%s' (expected HOST:PORT, e.g. "
+                              "127.0.0.1:9464; port 0 picks a free one)",
+                        v->kind == SL_NODE_SCALAR ? v->str : "");
+            else
+                listen = v->str;
+        } else {
+            unknown_key(d, a->key_nodes[i], "admin", k, keys);
+        }
+    }
+    p->admin_listen = strdup(listen);
 }
 
 /* plugins: [path/to/op.so, ...], relative to the pipeline file's directory (docs/plugins.md). */
@@ -679,6 +737,7 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
         p->state_dir = NULL;
     load_batch(p, sl_node_get(root, "batch"), d);
     load_checkpoint(p, sl_node_get(root, "checkpoint"), d);
+    load_admin(p, sl_node_get(root, "admin"), d);
     load_plugins(p, sl_node_get(root, "plugins"), d); /* before the types they define are looked up */
 
     sl_node *ops = sl_node_get(root, "operators");

@@ -61,6 +61,7 @@ typedef struct sl_pipeline {
     uint64_t batch_max_bytes;
     int64_t batch_linger_ns;
     int64_t checkpoint_interval_ns; /* 0: no checkpoints (no `checkpoint:` block) */
+    char *admin_listen;      /* `admin: {listen}` as written, or NULL: no admin endpoint */
     sl_opdef *ops;
     size_t n_ops;
     size_t *topo;            /* operator indices, upstream first */
@@ -85,6 +86,9 @@ size_t sl_pipeline_consumers(const sl_pipeline *p, size_t op, int port);
 
 /* The partitioning key of o's input slot `slot`, or NULL when o is not keyed. */
 const sl_path *sl_opdef_key(const sl_opdef *o, int slot);
+
+/* Split "HOST:PORT" (empty host: 127.0.0.1). 0, or -1 if malformed. */
+int sl_listen_parse(const char *s, char *host, size_t n, int *port);
 
 /* Parse "a.b.c" (or "a" ) into a path. Returns 0 or -1 (empty segment). */
 int sl_path_parse(const char *s, sl_path *out);

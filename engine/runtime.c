@@ -18,6 +18,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "admin.h"
 #include "error.h"
 #include "instance.h"
 
@@ -69,6 +70,7 @@ static int make_instances(sl_runtime *rt)
             in->def = d;
             in->index = i;
             in->wm_out = INT64_MIN;
+            atomic_store_explicit(&in->wm_pub, INT64_MIN, memory_order_relaxed);
             in->max_event_ns = INT64_MIN;
             in->n_ports = d->n_ports;
             in->ports = calloc(d->n_ports ? d->n_ports : 1, sizeof *in->ports);
@@ -178,7 +180,8 @@ static int wire_edge(sl_runtime *rt, size_t to, const sl_input *in)
         e->chan = calloc(e->n_socks, sizeof *e->chan);
         e->wm_sent = calloc(e->n_socks, sizeof *e->wm_sent);
         e->idle_sent = calloc(e->n_socks, sizeof *e->idle_sent);
-        if (!e->socks || !e->chan || !e->wm_sent || !e->idle_sent)
+        e->dst = calloc(e->n_socks, sizeof *e->dst);
+        if (!e->socks || !e->chan || !e->wm_sent || !e->idle_sent || !e->dst)
             return -ENOMEM;
         e->rr = u; /* start senders on different receivers */
         for (uint32_t j = 0; j < dst->parallelism; j++) {
@@ -189,6 +192,7 @@ static int wire_edge(sl_runtime *rt, size_t to, const sl_input *in)
             if (!s)
                 return -errno;
             e->socks[j] = s;
+            e->dst[j] = st;
             zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
             zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
             endpoint(ep, sizeof ep, (size_t)(st->def - rt->plan.stages), j);
@@ -240,6 +244,7 @@ int sl_runtime_new(const sl_pipeline *p, const sl_run_opts *opts, sl_diag *d, sl
         sl_run_opts_default(&rt->opts);
     if (rt->opts.hwm <= 0)
         rt->opts.hwm = DEFAULT_HWM;
+    rt->timing = p->admin_listen != NULL; /* batch durations are measured for the endpoint */
     int rc = sl_plan_build(p, rt->opts.fusion, &rt->plan);
     if (rc != 0)
         goto err;
@@ -356,6 +361,9 @@ int sl_runtime_run(sl_runtime *rt)
                 rc = SL_EOPERATOR;
         }
     rt->started_ns = sl__monotonic();
+    rt->started_wall_ns = sl__wallclock();
+    if (rc == 0 && rt->p->admin_listen && sl__admin_start(rt, rt->p->admin_listen, &rt->admin) != 0)
+        rc = SL_ECONFIG;
     atomic_store(&rt->running, (int)rt->n_stages);
     size_t started = 0;
     for (size_t s = 0; s < rt->n_stages && rc == 0; s++) {
@@ -446,6 +454,7 @@ int sl_runtime_run(sl_runtime *rt)
         sl__fail(rt);
     }
     sl__ckpt_report(rt);
+    sl__admin_stop(&rt->admin);
     if (signals > 1)
         rc = SL_EINTERRUPTED; /* stopped at once on request, whatever the stages were doing */
     else if (rc == 0 && atomic_load(&rt->failed))
@@ -489,6 +498,7 @@ void sl_runtime_destroy(sl_runtime **rtp)
                     free(e->chan);
                     free(e->wm_sent);
                     free(e->idle_sent);
+                    free(e->dst);
                 }
                 free(in->ports[k].edges);
             }

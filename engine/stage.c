@@ -131,6 +131,7 @@ static int housekeeping(sl_stage *s)
         sl_inst *in = s->insts[i];
         if (now - in->wm_pushed_ns >= s->rt->p->batch_linger_ns) {
             in->wm_pushed_ns = now;
+            atomic_store_explicit(&in->wm_pub, in->wm_out, memory_order_relaxed);
             int rc = sl__inst_push_watermark(in);
             if (rc != 0)
                 return rc;
@@ -233,6 +234,7 @@ static int handle(sl_stage *s, sl_rx *rx)
     case SL_BATCH_BARRIER:
         return sl__barrier_received(s, c, rx->hdr.checkpoint);
     case SL_BATCH_DATA:
+        sl__metric_add(&s->q_recv, 1);
         rx->batch.watermark = s->wm; /* what holds for these events; theirs applies after */
         rc = sl__deliver(s->insts[0], rx->hdr.slot, &rx->batch);
         s->ch_state[c] = SL_CH_ACTIVE;
@@ -306,6 +308,8 @@ void *sl__stage_main(void *arg)
     snprintf(name, sizeof name, "sl:%s", s->insts[0]->def->name);
     pthread_setname_np(pthread_self(), name);
     int rc = s->pull ? run_receiver(s) : run_source(s);
+    for (size_t i = 0; i < s->n_insts; i++) /* where the watermarks ended, for the metrics */
+        atomic_store_explicit(&s->insts[i]->wm_pub, s->insts[i]->wm_out, memory_order_relaxed);
     if (rc == SL_EHALTED)
         rc = 0; /* stopped on request right after a checkpoint: what follows is replayed */
     sl__barrier_stage_ended(s);

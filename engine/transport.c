@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "transport.h"
@@ -24,8 +25,38 @@ static int send_hdr(void *sock, const sl_wire_hdr *h, int more)
     }
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The first frame of a message: only it can block (ZeroMQ queues a multipart
+ * message whole). Try without waiting, so that the clock is read only when
+ * the receiver is full: that wait is the backpressure the metrics report.
+ */
+static int send_first_frame(void *sock, const sl_wire_hdr *h, int64_t *blocked_ns)
+{
+    if (!blocked_ns)
+        return send_hdr(sock, h, 1);
+    for (;;) {
+        if (zmq_send(sock, h, sizeof *h, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (errno == EAGAIN)
+            break;
+        if (errno != EINTR)
+            return -errno;
+    }
+    int64_t t0 = monotonic_ns();
+    int rc = send_hdr(sock, h, 1);
+    *blocked_ns += monotonic_ns() - t0;
+    return rc;
+}
+
 int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark,
-                            uint32_t sender)
+                            uint32_t sender, int64_t *blocked_ns)
 {
     sl_wire_hdr h = {.magic = SL_WIRE_MAGIC, .kind = SL_BATCH_DATA, .slot = (uint8_t)slot,
                      .count = b->count, .watermark = watermark, .sender = sender};
@@ -38,7 +69,7 @@ int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t waterma
         free(payload);
         return -errno;
     }
-    int rc = send_hdr(sock, &h, 1);
+    int rc = send_first_frame(sock, &h, blocked_ns);
     if (rc != 0) {
         zmq_msg_close(&msg);
         return rc;

@@ -15,12 +15,14 @@
 
 /*
  * Send the builder's content as a DATA batch to input `slot` of the receiver
- * and empty the builder. Blocks while the receiver is full. Returns 0,
- * -ETERM when the context is shutting down, or another negative errno.
+ * and empty the builder. Blocks while the receiver is full; when it had to,
+ * the nanoseconds it waited are added to *blocked_ns (may be NULL).
+ * `watermark`: the sender's, after these events; `sender`: its channel id at
+ * the receiver. Returns 0, -ETERM when the context is shutting down, or
+ * another negative errno.
  */
-/* `watermark`: the sender's, after these events; `sender`: its channel id at the receiver. */
 int sl_transport_send_batch(void *sock, int slot, sl_builder *b, int64_t watermark,
-                            uint32_t sender);
+                            uint32_t sender, int64_t *blocked_ns);
 
 /* Send a header-only message (EOS, WATERMARK, BARRIER). */
 int sl_transport_send_control(void *sock, int slot, int kind, int64_t watermark, uint32_t sender,

@@ -432,6 +432,13 @@ static int emit_updates(aggregate *a, sl_ctx *ctx)
     return SL_OK;
 }
 
+/* State gauges (docs/operations.md): windows held in memory, and their bytes. */
+static void report_state(const aggregate *a, sl_ctx *ctx)
+{
+    ctx->host->gauge(ctx, "state_entries", (int64_t)a->live);
+    ctx->host->gauge(ctx, "state_bytes", (int64_t)a->mem);
+}
+
 static int agg_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
 {
     aggregate *a = state;
@@ -446,6 +453,7 @@ static int agg_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
         return SL_ERROR;
     if (a->mem > a->budget && agg_spill_evict(a, ctx) != SL_OK)
         return SL_ERROR;
+    report_state(a, ctx);
     return SL_OK;
 }
 
@@ -484,7 +492,10 @@ static int agg_watermark(void *state, sl_ctx *ctx, int64_t wm)
         agg_release(a, it.idx);
     }
     a->fired_upto = wm;
-    return agg_heap_compact(a) == 0 ? SL_OK : SL_ERROR;
+    if (agg_heap_compact(a) != 0)
+        return SL_ERROR;
+    report_state(a, ctx);
+    return SL_OK;
 }
 
 static int agg_start(void *state, sl_ctx *ctx)

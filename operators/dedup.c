@@ -289,6 +289,14 @@ void dedup_report_counts(dedup *d, sl_ctx *ctx)
     SEND(reclaimed, "generations_reclaimed");
 #undef SEND
     d->sent = d->c;
+    /* state gauges (docs/operations.md): keys the live generations hold and their memory */
+    uint64_t keys = 0, bytes = (uint64_t)d->cap * sizeof(slot) + d->arena_cap;
+    for (uint32_t g = 0; g < d->n_live; g++) {
+        keys += d->gens[d->order[g]].records;
+        bytes += sl_bloom_memory(&d->gens[d->order[g]].bloom);
+    }
+    h->gauge(ctx, "state_entries", (int64_t)keys);
+    h->gauge(ctx, "state_bytes", (int64_t)bytes);
 }
 
 static int emit_dup(dedup *d, sl_ctx *ctx, const ev_info *e, const uint8_t *ev, size_t len)

@@ -354,6 +354,13 @@ static int apply(join *j, sl_ctx *ctx, int side, const uint8_t *ev, size_t len,
     return SL_OK;
 }
 
+/* State gauges (docs/operations.md): events buffered, and their memory. */
+static void report_state(const join *j, sl_ctx *ctx)
+{
+    ctx->host->gauge(ctx, "state_entries", (int64_t)j->buf.n_entries);
+    ctx->host->gauge(ctx, "state_bytes", (int64_t)j->buf.bytes);
+}
+
 static int join_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
 {
     join *j = state;
@@ -376,6 +383,7 @@ static int join_process(void *state, sl_ctx *ctx, int input, const sl_batch *b)
                 return SL_ERROR;
         }
     }
+    report_state(j, ctx);
     return SL_OK;
 }
 
@@ -386,9 +394,10 @@ static int join_watermark(void *state, sl_ctx *ctx, int64_t wm)
         return SL_OK;
     j->wm = wm;
     void *arg[2] = {ctx, j};
-    return sl_join_buffer_expire(&j->buf, sat_add(wm, -j->lateness), on_expire, arg) == 0
-               ? SL_OK
-               : SL_ERROR;
+    if (sl_join_buffer_expire(&j->buf, sat_add(wm, -j->lateness), on_expire, arg) != 0)
+        return SL_ERROR;
+    report_state(j, ctx);
+    return SL_OK;
 }
 
 /* ------------------------------------------------------------ state */

@@ -24,8 +24,6 @@
 #include "sluice_log.h"
 #include "sluice_test.h"
 
-#define SLUICE_VERSION "0.1.0"
-
 static const char *const usage_main =
     "usage: sluice <command> [options]\n"
     "\n"
@@ -397,7 +395,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("sluice %s\n", SLUICE_VERSION);
+        printf("sluice %s\n", SL_VERSION);
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -294,6 +294,18 @@ struct sl_host {
      */
     int (*field_set)(sl_ctx *ctx, const uint8_t *ev, size_t len, const char *path,
                      const void *val, size_t vlen, sl_wbuf *out);
+
+    /* -- metrics, continued (stage thread) -- */
+
+    /*
+     * Set a named gauge of this instance: a level, not a count. The admin
+     * endpoint exports "state_bytes" (memory the operator's state holds) as
+     * sluice_operator_state_bytes, "state_entries" (keys, windows or buffered
+     * events) as sluice_operator_state_entries, and any other name as
+     * sluice_operator_gauge{gauge="name"} (docs/operations.md). `gauge` is
+     * kept, not copied (a literal); at most 8 names per instance.
+     */
+    void (*gauge)(sl_ctx *ctx, const char *gauge, int64_t value);
 };
 
 /* ------------------------------------------------------------ descriptor */

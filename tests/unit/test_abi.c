@@ -65,7 +65,8 @@ static void test_sizes_and_offsets(void **st)
     OFF(sl_host, checkpoint_last, 344);
     OFF(sl_host, field_get, 352);
     OFF(sl_host, field_set, 360);
-    assert_int_equal(sizeof(sl_host), 368);
+    OFF(sl_host, gauge, 368);
+    assert_int_equal(sizeof(sl_host), 376);
     assert_int_equal(sl__host.struct_size, sizeof(sl_host));
     assert_int_equal(sl__host.abi_version, SL_ABI_VERSION);
 }

@@ -93,7 +93,7 @@ static void test_transport_inproc(void **st)
     sl_builder b;
     sl_builder_init(&b);
     fill(&b, 500);
-    assert_int_equal(sl_transport_send_batch(push, 3, &b, 12345, 0), 0);
+    assert_int_equal(sl_transport_send_batch(push, 3, &b, 12345, 0, NULL), 0);
     assert_int_equal(sl_transport_send_control(push, 3, SL_BATCH_EOS, INT64_MAX, 0, 0, 0), 0);
     sl_rx rx;
     assert_int_equal(sl_transport_recv(pull, &rx, 0), 0);
