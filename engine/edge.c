@@ -50,17 +50,21 @@ uint64_t sl__key_hash(const uint8_t *ev, size_t len, const sl_path *key)
  * process() of `to` on one batch, timed when the pipeline measures batch
  * durations. A fused consumer's delivery can happen inside it (a builder
  * filled up mid-batch): the stage's nested_ns collects the time of such inner
- * deliveries so each operator is charged only its own.
+ * deliveries so each operator is charged only its own; time it spent blocked
+ * on a full queue is backpressure (blocked_ns), not work, and is left out too.
  */
 static int process_timed(sl_inst *to, int slot, const sl_batch *b)
 {
     sl_stage *s = to->stage;
     int64_t outer = s->nested_ns;
     s->nested_ns = 0;
+    uint64_t blocked = atomic_load_explicit(&to->blocked_ns, memory_order_relaxed);
     int64_t t0 = sl__monotonic();
     int st = to->def->op->process(to->state, &to->ctx, slot, b);
     int64_t dt = sl__monotonic() - t0;
-    sl__hist_add(&to->batch_ns, dt - s->nested_ns);
+    /* waiting on a full queue is backpressure, not work */
+    blocked = atomic_load_explicit(&to->blocked_ns, memory_order_relaxed) - blocked;
+    sl__hist_add(&to->batch_ns, dt - s->nested_ns - (int64_t)blocked);
     s->nested_ns = outer + dt; /* the enclosing delivery, if any, is not charged for ours */
     return st;
 }

@@ -16,9 +16,53 @@ static void esc(FILE *out, const char *s)
     }
 }
 
-int sl_graph_write_dot(const sl_pipeline *p, const sl_plan *plan, FILE *out)
+static void rate(FILE *out, double v)
+{
+    if (v >= 1e6)
+        fprintf(out, "%.2fM/s", v / 1e6);
+    else if (v >= 1e4)
+        fprintf(out, "%.1fk/s", v / 1e3);
+    else
+        fprintf(out, "%.0f/s", v);
+}
+
+/* The rates row of an operator's record, and its shading (busier: warmer). */
+static const char *rates_row(FILE *out, const sl_opdef *o, const sl_graph_rates *r)
+{
+    if (!r->known) {
+        fputs("|not running", out);
+        return NULL;
+    }
+    fputs("|{", out);
+    if (!(o->op->flags & SL_OP_SOURCE)) {
+        fputs("in\\ ", out);
+        rate(out, r->in);
+    }
+    if (!(o->op->flags & SL_OP_SINK)) {
+        fputs(o->op->flags & SL_OP_SOURCE ? "out\\ " : "|out\\ ", out);
+        rate(out, r->out);
+    }
+    if (r->errors > 0) {
+        fputs("|errors\\ ", out);
+        rate(out, r->errors);
+    }
+    fputs("}|{", out);
+    if (r->busy >= 0)
+        fprintf(out, "busy\\ %.0f%%|", r->busy * 100);
+    fprintf(out, "backpressure\\ %.0f%%}", r->backpressure * 100);
+    return r->busy >= 0.8 ? "#f4b6b6" : r->busy >= 0.5 ? "#fbd9a6" : NULL;
+}
+
+int sl_graph_write_dot(const sl_pipeline *p, const sl_plan *plan, const sl_graph_rates *rates,
+                       const char *caption, FILE *out)
 {
     fprintf(out, "digraph \"%s\" {\n", p->name);
+    if (caption) {
+        fputs("  labelloc=t; fontname=\"Helvetica\"; fontsize=11; label=\"", out);
+        for (const char *c = caption; *c; c++)
+            fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+        fputs("\";\n", out);
+    }
     fprintf(out, "  rankdir=LR;\n  node [shape=record, fontname=\"Helvetica\", fontsize=10];\n"
                  "  edge [fontname=\"Helvetica\", fontsize=9];\n");
     for (size_t s = 0; s < plan->n_stages; s++) {
@@ -41,10 +85,15 @@ int sl_graph_write_dot(const sl_pipeline *p, const sl_plan *plan, FILE *out)
                 }
                 fputs("}", out);
             }
-            fprintf(out, "}\"%s];\n",
-                    (o->op->flags & SL_OP_SOURCE) ? ", style=filled, fillcolor=\"#e8f0fe\""
-                    : (o->op->flags & SL_OP_SINK) ? ", style=filled, fillcolor=\"#e6f4ea\""
-                                                  : "");
+            const char *heat = rates ? rates_row(out, o, &rates[sd->ops[k]]) : NULL;
+            const char *fill = heat                            ? heat
+                               : (o->op->flags & SL_OP_SOURCE) ? "#e8f0fe"
+                               : (o->op->flags & SL_OP_SINK)   ? "#e6f4ea"
+                                                               : NULL;
+            if (fill)
+                fprintf(out, "}\", style=filled, fillcolor=\"%s\"];\n", fill);
+            else
+                fputs("}\"];\n", out);
         }
         fputs("  }\n", out);
     }

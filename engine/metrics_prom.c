@@ -133,12 +133,12 @@ static void histograms(prom *m)
 
 static void named_counters(prom *m)
 {
-    family(m, "sluice_operator_counter_total", "counter",
+    family(m, "sluice_operator_custom_total", "counter",
            "An operator's own counters (dedup duplicates, late events, ...), by name.");
     FOR_EACH_INST(m->rt, in) {
         size_t n = atomic_load_explicit(&in->n_counters, memory_order_acquire);
         for (size_t k = 0; k < n; k++) {
-            series(m, "sluice_operator_counter_total", in);
+            series(m, "sluice_operator_custom_total", in);
             m->bad |= put(m->o, ",counter=\"");
             m->bad |= put_label(m->o, in->counters[k].name);
             m->bad |= put(m->o, "\"} %" PRIu64 "\n",

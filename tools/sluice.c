@@ -4,6 +4,7 @@
  * Exit status: 0 success; 1 the pipeline is invalid or failed while
  * running; 2 wrong usage; 130 stopped at once by a second signal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -11,8 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin_client.h"
+
+#include "config.h"
 #include "error.h"
 #include "graph_dot.h"
 #include "log.h"
@@ -23,6 +29,7 @@
 #include "runtime.h"
 #include "sluice_log.h"
 #include "sluice_test.h"
+#include "sluice_top.h"
 
 static const char *const usage_main =
     "usage: sluice <command> [options]\n"
@@ -34,6 +41,7 @@ static const char *const usage_main =
     "  inspect [TYPE]   list operator types, or show one type's ports and parameters\n"
     "  log CMD DIR ...  inspect or feed a durable event log (stats, tail, get, query, append)\n"
     "  test FILE        run a pipeline's unit tests (FILE.test.yaml, docs/testing.md)\n"
+    "  top ADDR|FILE    watch a running pipeline: rates, busy, backpressure, lag\n"
     "\n"
     "  sluice <command> --help   help for a command\n"
     "  sluice --version          print the version\n";
@@ -70,12 +78,19 @@ static const char *const usage_validate =
     "prints a summary and exits 0. Nothing runs and no file is opened.\n";
 
 static const char *const usage_graph =
-    "usage: sluice graph FILE [--set KEY=VALUE]... [--no-fusion] [--plugin-dir DIR]...\n"
+    "usage: sluice graph FILE [--format dot|svg|png] [-o OUT] [--from ADDR [--interval D]]\n"
+    "                         [--set KEY=VALUE]... [--no-fusion] [--plugin-dir DIR]...\n"
     "\n"
-    "Print the pipeline as a Graphviz DOT graph on stdout: operators with their\n"
-    "ports and parallelism, stages (fused chains) as clusters, and each edge\n"
-    "labelled fused, forward, round-robin or keyed. Render it with\n"
-    "  sluice graph FILE | dot -Tsvg > pipeline.svg\n";
+    "Draw the pipeline: operators with their ports and parallelism, stages (fused\n"
+    "chains) as clusters, and each edge labelled fused, forward, round-robin or\n"
+    "keyed.\n"
+    "\n"
+    "  --format F     dot (default): Graphviz DOT text; svg or png: rendered by\n"
+    "                 Graphviz `dot` when it is installed (else DOT, with a warning)\n"
+    "  -o, --output OUT  write to OUT instead of stdout\n"
+    "  --from ADDR    overlay the rates of the running pipeline at ADDR (its admin\n"
+    "                 endpoint, HOST:PORT): events in/out per second, busy and\n"
+    "                 backpressure, measured over --interval (default 1s)\n";
 
 static const char *const usage_inspect =
     "usage: sluice inspect [--plugin-dir DIR]... [TYPE]\n"
@@ -92,6 +107,10 @@ typedef struct cli {
     int fusion;
     int hwm;
     int fresh;
+    /* graph only */
+    int graph;
+    const char *format, *output, *from;
+    int64_t interval_ns;
 } cli;
 
 /* Load the plugins of --plugin-dir DIR; 0, or -1 after printing why. */
@@ -119,6 +138,8 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         {"hwm", required_argument, NULL, 'w'},      {"help", no_argument, NULL, 'h'},
         {"fresh", no_argument, NULL, 'f'},          {"plugin-dir", required_argument, NULL, 'D'},
         {"log-level", required_argument, NULL, 'L'}, {"log-format", required_argument, NULL, 'O'},
+        {"format", required_argument, NULL, 'g'},   {"output", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, 'r'},     {"interval", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
     c->n_sets = 0;
@@ -131,8 +152,31 @@ static int parse_args(int argc, char **argv, const char *usage, cli *c)
         return 2;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+    c->format = "dot";
+    c->output = c->from = NULL;
+    c->interval_ns = 1000000000;
+    while ((ch = getopt_long(argc, argv, c->graph ? "s:ho:" : "s:h", opts, NULL)) != -1) {
+        if (!c->graph && strchr("gori", ch)) {
+            fputs(usage, stderr);
+            return 2;
+        }
         switch (ch) {
+        case 'g':
+            if (strcmp(optarg, "dot") != 0 && strcmp(optarg, "svg") != 0 &&
+                strcmp(optarg, "png") != 0) {
+                fprintf(stderr, "sluice: unknown --format '%s' (dot, svg, png)\n", optarg);
+                return 2;
+            }
+            c->format = optarg;
+            break;
+        case 'o': c->output = optarg; break;
+        case 'r': c->from = optarg; break;
+        case 'i':
+            if (sl_parse_duration(optarg, &c->interval_ns) != 0 || c->interval_ns < 10000000) {
+                fprintf(stderr, "sluice: invalid --interval '%s' (at least 10ms)\n", optarg);
+                return 2;
+            }
+            break;
         case 's': c->sets[c->n_sets++] = optarg; break;
         case 'p': c->progress = 1; break;
         case 'P': c->progress = 0; break;
@@ -192,7 +236,7 @@ static int cmd_run(int argc, char **argv)
     sigaddset(&stops, SIGINT);
     sigaddset(&stops, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stops, NULL);
-    cli c;
+    cli c = {0};
     int rc = parse_args(argc, argv, usage_run, &c);
     if (rc != 0) {
         free(c.sets);
@@ -235,7 +279,7 @@ out:
 
 static int cmd_validate(int argc, char **argv)
 {
-    cli c;
+    cli c = {0};
     int rc = parse_args(argc, argv, usage_validate, &c);
     if (rc != 0) {
         free(c.sets);
@@ -270,9 +314,101 @@ static int cmd_validate(int argc, char **argv)
     return status;
 }
 
+/* Rates of each operator of p at the running engine `from`, over `interval_ns`. 0 or -1. */
+static int measure_rates(const sl_pipeline *p, const char *from, int64_t interval_ns,
+                         sl_graph_rates *rates, char *caption, size_t n)
+{
+    char err[512];
+    sl_sample a, b;
+    if (sl_admin_fetch(from, &a, err, sizeof err) != 0) {
+        fprintf(stderr, "sluice: graph --from: %s\n", err);
+        return -1;
+    }
+    struct timespec ts = {.tv_sec = interval_ns / 1000000000, .tv_nsec = interval_ns % 1000000000};
+    nanosleep(&ts, NULL);
+    if (sl_admin_fetch(from, &b, err, sizeof err) != 0) {
+        fprintf(stderr, "sluice: graph --from: %s\n", err);
+        sl_sample_fini(&a);
+        return -1;
+    }
+    for (size_t o = 0; o < p->n_ops; o++)
+        for (size_t k = 0; k < b.n_ops; k++)
+            if (strcmp(b.ops[k].name, p->ops[o].name) == 0) {
+                sl_op_rates r;
+                sl_sample_rates(&a, &b, k, &r);
+                rates[o] = (sl_graph_rates){1, r.in, r.out, r.errors,
+                                            b.timing && !b.ops[k].source ? r.busy : -1,
+                                            r.backpressure};
+            }
+    snprintf(caption, n, "%s: rates over %.1fs from %s", b.pipeline, b.uptime_s - a.uptime_s,
+             from);
+    sl_sample_fini(&a);
+    sl_sample_fini(&b);
+    return 0;
+}
+
+/* Whether an executable `name` is on PATH. */
+static int on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char buf[4096];
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, name);
+        if (access(buf, X_OK) == 0)
+            return 1;
+        p += n + (p[n] == ':');
+    }
+    return 0;
+}
+
+/*
+ * Where the DOT text goes: the output (or stdout), or the stdin of
+ * `dot -T<format>` writing there. *child is its pid, or 0.
+ */
+static FILE *open_output(const cli *c, pid_t *child)
+{
+    *child = 0;
+    int render = strcmp(c->format, "dot") != 0;
+    if (render && !on_path("dot")) {
+        fprintf(stderr, "sluice: graph: Graphviz 'dot' is not installed (apt-get install "
+                        "graphviz): writing DOT instead of %s\n", c->format);
+        render = 0;
+    }
+    if (!render) {
+        FILE *f = c->output ? fopen(c->output, "w") : stdout;
+        if (!f)
+            fprintf(stderr, "sluice: graph: cannot write %s: %s\n", c->output, strerror(errno));
+        return f;
+    }
+    int fd[2];
+    if (pipe(fd) != 0)
+        return NULL;
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, "-T%s", c->format);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[0], STDIN_FILENO);
+        close(fd[0]);
+        close(fd[1]);
+        if (c->output)
+            execlp("dot", "dot", fmt, "-o", c->output, (char *)NULL);
+        else
+            execlp("dot", "dot", fmt, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[0]);
+    if (pid < 0) {
+        close(fd[1]);
+        return NULL;
+    }
+    *child = pid;
+    return fdopen(fd[1], "w");
+}
+
 static int cmd_graph(int argc, char **argv)
 {
-    cli c;
+    cli c = {.graph = 1};
     int rc = parse_args(argc, argv, usage_graph, &c);
     if (rc != 0) {
         free(c.sets);
@@ -281,10 +417,31 @@ static int cmd_graph(int argc, char **argv)
     sl_pipeline *p = load(&c);
     int status = 1;
     sl_plan plan;
-    if (p && sl_plan_build(p, c.fusion, &plan) == 0) {
-        status = sl_graph_write_dot(p, &plan, stdout) == 0 ? 0 : 1;
+    sl_graph_rates *rates = NULL;
+    char caption[512];
+    if (!p || sl_plan_build(p, c.fusion, &plan) != 0)
+        goto out;
+    if (c.from && ((rates = calloc(p->n_ops, sizeof *rates)) == NULL ||
+                   measure_rates(p, c.from, c.interval_ns, rates, caption, sizeof caption) != 0)) {
         sl_plan_fini(&plan);
+        goto out;
     }
+    pid_t child;
+    FILE *f = open_output(&c, &child);
+    if (f) {
+        status = sl_graph_write_dot(p, &plan, rates, c.from ? caption : NULL, f) == 0 ? 0 : 1;
+        if (f != stdout && fclose(f) != 0)
+            status = 1;
+        int ws;
+        if (child && (waitpid(child, &ws, 0) != child || !WIFEXITED(ws) ||
+                      WEXITSTATUS(ws) != 0)) {
+            fprintf(stderr, "sluice: graph: Graphviz 'dot' failed\n");
+            status = 1;
+        }
+    }
+    sl_plan_fini(&plan);
+out:
+    free(rates);
     sl_pipeline_destroy(&p);
     free(c.sets);
     return status;
@@ -422,7 +579,10 @@ int main(int argc, char **argv)
         return sl_cli_log(argc - 1, argv + 1);
     if (strcmp(cmd, "test") == 0)
         return sl_cli_test(argc - 1, argv + 1);
-    static const char *const cmds[] = {"run", "validate", "graph", "inspect", "log", "test", NULL};
+    if (strcmp(cmd, "top") == 0)
+        return sl_cli_top(argc - 1, argv + 1);
+    static const char *const cmds[] = {"run",  "validate", "graph", "inspect",
+                                       "log",  "test",     "top",   NULL};
     const char *s = sl_suggest(cmd, cmds);
     fprintf(stderr, "sluice: unknown command '%s'%s%s%s\n%s", cmd, s ? " (did you mean '" : "",
             s ? s : "", s ? "'?)" : "", usage_main);
