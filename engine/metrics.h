@@ -46,12 +46,9 @@ static inline void sl__metric_add(_Atomic uint64_t *c, uint64_t n)
 /* Record one duration (single writer). */
 static inline void sl__hist_add(sl_hist *h, int64_t ns)
 {
-    if (ns < 0)
-        ns = 0;
-    uint64_t us = (uint64_t)ns / 1000;
-    unsigned k = 0;
-    if (us > 1) /* smallest k with us <= 4^k */
-        k = (unsigned)((64 - __builtin_clzll(us - 1) + 1) / 2);
+    /* the smallest k with ns <= 1000 * 4^k: q = ceil(ns / 1000) - 1 has 2k-1 or 2k bits */
+    uint64_t q = ns > 0 ? ((uint64_t)ns - 1) / 1000 : 0;
+    unsigned k = q ? (unsigned)((64 - __builtin_clzll(q) + 1) / 2) : 0;
     if (k > SL_HIST_BOUNDS)
         k = SL_HIST_BOUNDS;
     sl__metric_add(&h->bucket[k], 1);
