@@ -1088,3 +1088,11 @@ int sl_parse_size(const char *s, uint64_t *bytes)
     }
     return -1;
 }
+
+void sl_node_diag(sl_diag *d, const sl_node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sl_diag_vadd(d, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, fmt, ap);
+    va_end(ap);
+}

@@ -104,4 +104,8 @@ void sl_node_text_pos(const sl_node *n, size_t offset, int *line, int *col);
 /* Human names for diagnostics: "a mapping", "a sequence", "a scalar". */
 const char *sl_node_kind_name(sl_node_kind k);
 
+/* Add a diagnostic at node n's file:line:col (n may be NULL: no position). */
+void sl_node_diag(sl_diag *d, const sl_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

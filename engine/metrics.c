@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "instance.h"
@@ -102,4 +103,16 @@ sl_inst_view *sl__metrics_collect(sl_runtime *rt, size_t *n)
             sl__metrics_view(&rt->by_op[o][i], &v[k++]);
     *n = k;
     return v;
+}
+
+void sl_metrics_human(char *buf, size_t n, double v)
+{
+    if (v >= 1e9)
+        snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(buf, n, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, n, "%.0f", v);
 }

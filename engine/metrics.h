@@ -102,4 +102,7 @@ int sl__metrics_prometheus(sl_runtime *rt, sl_wbuf *out);
 /* Append the pipeline's graph and current metrics as one JSON object. 0 or -1 (memory). */
 int sl__metrics_json(sl_runtime *rt, sl_wbuf *out);
 
+/* "1.23M", "45.6k", "789": a count or rate in at most 6 characters, for people. */
+void sl_metrics_human(char *buf, size_t n, double v);
+
 #endif

@@ -31,17 +31,6 @@ static const char *const top_keys[] = {"pipeline", "description", "state_dir", "
 static const char *const common_keys[] = {"type", "parallelism", "fuse", "partition_by",
                                           "description", NULL};
 
-static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sl_diag_vadd(d, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, fmt, ap);
-    va_end(ap);
-}
-
 int sl_path_parse(const char *s, sl_path *out)
 {
     memset(out, 0, sizeof *out);
@@ -134,7 +123,7 @@ static const sl_node *scalar_at(const sl_node *n, const char *key, sl_diag *d)
 {
     const sl_node *v = sl_node_get(n, key);
     if (v && v->kind != SL_NODE_SCALAR) {
-        diag_at(d, v, "'%s' must be a scalar, not %s", key, sl_node_kind_name(v->kind));
+        sl_node_diag(d, v, "'%s' must be a scalar, not %s", key, sl_node_kind_name(v->kind));
         return NULL;
     }
     return v;
@@ -145,7 +134,7 @@ static void unknown_key(sl_diag *d, const sl_node *at, const char *section, cons
                         const char *const *keys)
 {
     const char *s = sl_suggest(key, keys);
-    diag_at(d, at, "unknown key '%s.%s'%s%s%s", section, key, s ? " (did you mean '" : "",
+    sl_node_diag(d, at, "unknown key '%s.%s'%s%s%s", section, key, s ? " (did you mean '" : "",
             s ? s : "", s ? "'?)" : "");
 }
 
@@ -153,7 +142,7 @@ static void unknown_key(sl_diag *d, const sl_node *at, const char *section, cons
 static void load_watermark(sl_opdef *o, const sl_node *w, sl_diag *d)
 {
     if (w->kind != SL_NODE_MAP) {
-        diag_at(d, w, "'watermark' must be a mapping like {max_out_of_order: 5s, idle_timeout: 1s}");
+        sl_node_diag(d, w, "'watermark' must be a mapping like {max_out_of_order: 5s, idle_timeout: 1s}");
         return;
     }
     static const char *const keys[] = {"max_out_of_order", "idle_timeout", NULL};
@@ -165,7 +154,7 @@ static void load_watermark(sl_opdef *o, const sl_node *w, sl_diag *d)
         if (strcmp(k, "max_out_of_order") != 0 && strcmp(k, "idle_timeout") != 0) {
             unknown_key(d, w->key_nodes[i], "watermark", k, keys);
         } else if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0 || x < 0) {
-            diag_at(d, v, "invalid duration '%s' for '%s' (expected e.g. 250ms, 5s, 1m)",
+            sl_node_diag(d, v, "invalid duration '%s' for '%s' (expected e.g. 250ms, 5s, 1m)",
                     v->kind == SL_NODE_SCALAR ? v->str : "", k);
         } else if (k[0] == 'm') {
             o->wm_bound_ns = x;
@@ -183,7 +172,7 @@ static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
     if (!b)
         return;
     if (b->kind != SL_NODE_MAP) {
-        diag_at(d, b, "'batch' must be a mapping like {max_events: 1024, linger: 5ms}");
+        sl_node_diag(d, b, "'batch' must be a mapping like {max_events: 1024, linger: 5ms}");
         return;
     }
     static const char *const keys[] = {"max_events", "linger", "max_bytes", NULL};
@@ -195,19 +184,19 @@ static void load_batch(sl_pipeline *p, const sl_node *b, sl_diag *d)
         if (strcmp(k, "max_events") == 0) {
             if (v->kind != SL_NODE_SCALAR || sl_parse_int(v->str, &x) != 0 || x < 1 ||
                 x > 1000000)
-                diag_at(d, v, "invalid batch.max_events (expected an integer from 1 to 1000000)");
+                sl_node_diag(d, v, "invalid batch.max_events (expected an integer from 1 to 1000000)");
             else
                 p->batch_max_events = (uint32_t)x;
         } else if (strcmp(k, "linger") == 0) {
             if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0)
-                diag_at(d, v, "invalid duration '%s' for 'linger' (expected e.g. 250ms, 5s, 1m)",
+                sl_node_diag(d, v, "invalid duration '%s' for 'linger' (expected e.g. 250ms, 5s, 1m)",
                         v->kind == SL_NODE_SCALAR ? v->str : "");
             else
                 p->batch_linger_ns = x;
         } else if (strcmp(k, "max_bytes") == 0) {
             if (v->kind != SL_NODE_SCALAR || sl_parse_size(v->str, &sz) != 0 || sz < 1024 ||
                 sz > (1ull << 31))
-                diag_at(d, v, "invalid batch.max_bytes (expected a size from 1KiB to 2GiB)");
+                sl_node_diag(d, v, "invalid batch.max_bytes (expected a size from 1KiB to 2GiB)");
             else
                 p->batch_max_bytes = sz;
         } else {
@@ -223,7 +212,7 @@ static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
     if (!c || c->is_null)
         return;
     if (c->kind != SL_NODE_MAP) {
-        diag_at(d, c, "'checkpoint' must be a mapping like {interval: 10s}");
+        sl_node_diag(d, c, "'checkpoint' must be a mapping like {interval: 10s}");
         return;
     }
     static const char *const keys[] = {"interval", NULL};
@@ -235,7 +224,7 @@ static void load_checkpoint(sl_pipeline *p, const sl_node *c, sl_diag *d)
         if (strcmp(k, "interval") == 0) {
             if (v->kind != SL_NODE_SCALAR || sl_parse_duration(v->str, &x) != 0 ||
                 x < 10000000)
-                diag_at(d, v, "invalid checkpoint.interval '%s' (expected a duration of at "
+                sl_node_diag(d, v, "invalid checkpoint.interval '%s' (expected a duration of at "
                               "least 10ms, e.g. 10s)",
                         v->kind == SL_NODE_SCALAR ? v->str : "");
             else
@@ -278,7 +267,7 @@ static void load_admin(sl_pipeline *p, const sl_node *a, sl_diag *d)
     if (!a || a->is_null)
         return;
     if (a->kind != SL_NODE_MAP) {
-        diag_at(d, a, "'admin' must be a mapping like {listen: 127.0.0.1:9464}");
+        sl_node_diag(d, a, "'admin' must be a mapping like {listen: 127.0.0.1:9464}");
         return;
     }
     static const char *const keys[] = {"listen", NULL};
@@ -290,7 +279,7 @@ static void load_admin(sl_pipeline *p, const sl_node *a, sl_diag *d)
         int port;
         if (strcmp(k, "listen") == 0) {
             if (v->kind != SL_NODE_SCALAR || sl_listen_parse(v->str, host, sizeof host, &port))
-                diag_at(d, v, "invalid admin.listen '%s' (expected HOST:PORT, e.g. "
+                sl_node_diag(d, v, "invalid admin.listen '%s' (expected HOST:PORT, e.g. "
                               "127.0.0.1:9464; port 0 picks a free one)",
                         v->kind == SL_NODE_SCALAR ? v->str : "");
             else
@@ -308,7 +297,7 @@ static void load_plugins(sl_pipeline *p, const sl_node *list, sl_diag *d)
     if (!list || list->is_null)
         return;
     if (list->kind != SL_NODE_SEQ) {
-        diag_at(d, list, "'plugins' must be a list of shared objects like [plugins/geoip.so]");
+        sl_node_diag(d, list, "'plugins' must be a list of shared objects like [plugins/geoip.so]");
         return;
     }
     const char *slash = p->file ? strrchr(p->file, '/') : NULL;
@@ -316,7 +305,7 @@ static void load_plugins(sl_pipeline *p, const sl_node *list, sl_diag *d)
     for (size_t i = 0; i < list->n; i++) {
         const sl_node *n = list->items[i];
         if (n->kind != SL_NODE_SCALAR || n->is_null || !*n->str) {
-            diag_at(d, n, "a plugin is the path of a .so file");
+            sl_node_diag(d, n, "a plugin is the path of a .so file");
             continue;
         }
         char path[4096], err[1024];
@@ -325,7 +314,7 @@ static void load_plugins(sl_pipeline *p, const sl_node *list, sl_diag *d)
         else
             snprintf(path, sizeof path, "%.*s/%s", dir_len, p->file, n->str);
         if (sl_plugin_load(path, err, sizeof err) != 0)
-            diag_at(d, n, "%s", err);
+            sl_node_diag(d, n, "%s", err);
     }
 }
 
@@ -396,7 +385,7 @@ static const sl_node *common_key(const sl_opdef *o, const sl_node *sets, sl_diag
         if (everywhere)
             return cand;
     }
-    diag_at(d, sets, "parallelism %u needs a field path that every grouping set groups by (the "
+    sl_node_diag(d, sets, "parallelism %u needs a field path that every grouping set groups by (the "
                      "[] set groups all events together); set partition_by or parallelism: 1",
             o->parallelism);
     return NULL;
@@ -432,7 +421,7 @@ static void load_keys(sl_opdef *o, sl_diag *d)
         if (kp->kind == SL_NODE_MAP) {
             k = sl_node_get(kp, slots[s]);
             if (!k) {
-                diag_at(d, kp, "parallelism %u partitions by '%s', which needs a field path for "
+                sl_node_diag(d, kp, "parallelism %u partitions by '%s', which needs a field path for "
                                "input '%s'", o->parallelism, pname, slots[s]);
                 continue;
             }
@@ -442,7 +431,7 @@ static void load_keys(sl_opdef *o, sl_diag *d)
         if (!k)
             continue;
         if (k->kind != SL_NODE_SCALAR || !set_path(k) || sl_path_parse(k->str, &o->keys[s]) != 0)
-            diag_at(d, k, "parallelism %u partitions the input by '%s', which must be a field "
+            sl_node_diag(d, k, "parallelism %u partitions the input by '%s', which must be a field "
                           "path like data.customerId here (or set partition_by to one)",
                     o->parallelism, pname);
     }
@@ -455,13 +444,13 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     const sl_node *type = scalar_at(n, "type", d);
     if (!type) {
         if (!sl_node_get(n, "type"))
-            diag_at(d, n, "operator '%s' has no 'type'", o->name);
+            sl_node_diag(d, n, "operator '%s' has no 'type'", o->name);
         return;
     }
     const sl_registry_entry *e = sl_registry_find(type->str);
     if (!e) {
         const char *s = sl_suggest(type->str, sl_registry_names());
-        diag_at(d, type, "unknown operator type '%s'%s%s%s", type->str,
+        sl_node_diag(d, type, "unknown operator type '%s'%s%s%s", type->str,
                 s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         return;
     }
@@ -473,10 +462,10 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     int64_t x;
     if (par) {
         if (sl_parse_int(par->str, &x) != 0 || x < 1 || x > 256)
-            diag_at(d, par, "invalid parallelism '%s' (expected an integer from 1 to 256)",
+            sl_node_diag(d, par, "invalid parallelism '%s' (expected an integer from 1 to 256)",
                     par->str);
         else if ((e->op->flags & SL_OP_SOURCE) && x != 1)
-            diag_at(d, par, "source operator '%s' runs with parallelism 1", o->name);
+            sl_node_diag(d, par, "source operator '%s' runs with parallelism 1", o->name);
         else
             o->parallelism = (uint32_t)x;
     }
@@ -485,7 +474,7 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     int b;
     if (fuse) {
         if (sl_parse_bool(fuse->str, &b) != 0)
-            diag_at(d, fuse, "invalid value '%s' for 'fuse' (expected true or false)", fuse->str);
+            sl_node_diag(d, fuse, "invalid value '%s' for 'fuse' (expected true or false)", fuse->str);
         else
             o->fuse = b;
     }
@@ -494,7 +483,7 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     if (wm && (e->op->flags & SL_OP_SOURCE))
         load_watermark(o, wm, d);
     else if (wm)
-        diag_at(d, wm, "'watermark' belongs on a source; '%s' (%s) takes its watermark from its "
+        sl_node_diag(d, wm, "'watermark' belongs on a source; '%s' (%s) takes its watermark from its "
                        "inputs", o->name, e->op->name);
 
     /* engine keys: the common ones and this type's input slots */
@@ -515,10 +504,10 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
         const sl_node *m = sl_node_get(n, e->op->port_param);
         for (size_t i = 0; m && m->kind == SL_NODE_MAP && i < m->n; i++) {
             if (!valid_name(m->keys[i]))
-                diag_at(d, m->key_nodes[i],
+                sl_node_diag(d, m->key_nodes[i],
                         "invalid port name '%s' (letters, digits, '_' and '-' only)", m->keys[i]);
             else if (add_port(o, m->keys[i]) == 1)
-                diag_at(d, m->key_nodes[i], "port name '%s' is reserved", m->keys[i]);
+                sl_node_diag(d, m->key_nodes[i], "port name '%s' is reserved", m->keys[i]);
         }
     }
 
@@ -529,7 +518,7 @@ static void load_operator(sl_pipeline *p, sl_opdef *o, sl_diag *d)
 static void resolve_ref(sl_pipeline *p, sl_opdef *o, int slot, const sl_node *v, sl_diag *d)
 {
     if (v->kind != SL_NODE_SCALAR || v->is_null || !*v->str) {
-        diag_at(d, v, "input of '%s' must name an operator, as 'name' or 'name.port'", o->name);
+        sl_node_diag(d, v, "input of '%s' must name an operator, as 'name' or 'name.port'", o->name);
         return;
     }
     char *ref = strdup(v->str);
@@ -544,7 +533,7 @@ static void resolve_ref(sl_pipeline *p, sl_opdef *o, int slot, const sl_node *v,
         for (size_t i = 0; names && i < p->n_ops; i++)
             names[i] = p->ops[i].name;
         const char *s = names ? sl_suggest(ref, names) : NULL;
-        diag_at(d, v, "input '%s' of '%s' names no operator%s%s%s", v->str, o->name,
+        sl_node_diag(d, v, "input '%s' of '%s' names no operator%s%s%s", v->str, o->name,
                 s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         free(names);
         goto out;
@@ -565,16 +554,16 @@ static void resolve_ref(sl_pipeline *p, sl_opdef *o, int slot, const sl_node *v,
                     strncat(list, ", ", sizeof list - strlen(list) - 1);
                 strncat(list, up->ports[i], sizeof list - strlen(list) - 1);
             }
-            diag_at(d, v, "operator '%s' has no output port '%s' (ports: %s)", up->name, dot + 1,
+            sl_node_diag(d, v, "operator '%s' has no output port '%s' (ports: %s)", up->name, dot + 1,
                     list);
             goto out;
         }
     } else if (up->op->flags & SL_OP_SINK) {
-        diag_at(d, v, "'%s' is a sink and has no main output; name a port as '%s.%s'", ref, ref,
+        sl_node_diag(d, v, "'%s' is a sink and has no main output; name a port as '%s.%s'", ref, ref,
                 up->n_ports ? up->ports[0] : "errors");
         goto out;
     } else if (up->op->port_param) {
-        diag_at(d, v,
+        sl_node_diag(d, v,
                 "ambiguous input '%s': operator '%s' has several output ports; name one as "
                 "'%s.<port>'",
                 ref, ref, ref);
@@ -598,12 +587,12 @@ static void resolve_inputs(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     for (const char *const *s = slots; *s; s++, slot++) {
         const sl_node *v = sl_node_get(o->node, *s);
         if (!v) {
-            diag_at(d, o->node, "operator '%s' (%s) needs '%s'", o->name, o->op->name, *s);
+            sl_node_diag(d, o->node, "operator '%s' (%s) needs '%s'", o->name, o->op->name, *s);
             continue;
         }
         if (v->kind == SL_NODE_SEQ) {
             if (v->n == 0)
-                diag_at(d, v, "'%s' of '%s' is an empty list", *s, o->name);
+                sl_node_diag(d, v, "'%s' of '%s' is an empty list", *s, o->name);
             for (size_t i = 0; i < v->n; i++)
                 resolve_ref(p, o, slot, v->items[i], d);
         } else {
@@ -613,7 +602,7 @@ static void resolve_inputs(sl_pipeline *p, sl_opdef *o, sl_diag *d)
     if (o->op->flags & SL_OP_SOURCE) {
         const sl_node *v = sl_node_get(o->node, "input");
         if (v)
-            diag_at(d, v, "source operator '%s' takes no input", o->name);
+            sl_node_diag(d, v, "source operator '%s' takes no input", o->name);
     }
 }
 
@@ -702,7 +691,7 @@ static void sort_topologically(sl_pipeline *p, sl_diag *d)
     for (size_t i = 0; i < n; i++) {
         char path[512];
         if (left[i] && find_cycle(p, left, i, path, sizeof path))
-            diag_at(d, p->ops[i].node, "operator '%s' is part of a cycle (%s)", p->ops[i].name,
+            sl_node_diag(d, p->ops[i].node, "operator '%s' is part of a cycle (%s)", p->ops[i].name,
                     path);
     }
 out:
@@ -715,7 +704,7 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
     size_t before = d->n;
     sl_node *root = p->root;
     if (root->kind != SL_NODE_MAP) {
-        diag_at(d, root, "a pipeline file is a mapping with 'pipeline' and 'operators'");
+        sl_node_diag(d, root, "a pipeline file is a mapping with 'pipeline' and 'operators'");
         return SL_ECONFIG;
     }
     for (size_t i = 0; i < root->n; i++) {
@@ -724,7 +713,7 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
             known |= strcmp(*k, root->keys[i]) == 0;
         if (!known) {
             const char *s = sl_suggest(root->keys[i], top_keys);
-            diag_at(d, root->key_nodes[i], "unknown top-level key '%s'%s%s%s", root->keys[i],
+            sl_node_diag(d, root->key_nodes[i], "unknown top-level key '%s'%s%s%s", root->keys[i],
                     s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         }
     }
@@ -742,11 +731,11 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
 
     sl_node *ops = sl_node_get(root, "operators");
     if (!ops || ops->is_null || (ops->kind == SL_NODE_MAP && ops->n == 0)) {
-        diag_at(d, ops ? ops : root, "empty pipeline: 'operators' lists no operator");
+        sl_node_diag(d, ops ? ops : root, "empty pipeline: 'operators' lists no operator");
         return SL_ECONFIG;
     }
     if (ops->kind != SL_NODE_MAP) {
-        diag_at(d, ops, "'operators' must be a mapping of name -> operator");
+        sl_node_diag(d, ops, "'operators' must be a mapping of name -> operator");
         return SL_ECONFIG;
     }
     p->ops = calloc(ops->n, sizeof *p->ops);
@@ -758,10 +747,10 @@ static int check_pipeline(sl_pipeline *p, sl_diag *d)
         o->name = strdup(ops->keys[i]);
         o->node = ops->items[i];
         if (!valid_name(o->name))
-            diag_at(d, ops->key_nodes[i],
+            sl_node_diag(d, ops->key_nodes[i],
                     "invalid operator name '%s' (letters, digits, '_' and '-' only)", o->name);
         if (o->node->kind != SL_NODE_MAP) {
-            diag_at(d, o->node, "operator '%s' must be a mapping with a 'type'", o->name);
+            sl_node_diag(d, o->node, "operator '%s' must be a mapping with a 'type'", o->name);
             o->node = NULL;
             continue;
         }

@@ -301,18 +301,6 @@ size_t sl_runtime_stats(sl_runtime *rt, sl_op_stats *out, size_t n)
     return k;
 }
 
-static void human(char *buf, size_t n, double v)
-{
-    if (v >= 1e9)
-        snprintf(buf, n, "%.2fG", v / 1e9);
-    else if (v >= 1e6)
-        snprintf(buf, n, "%.2fM", v / 1e6);
-    else if (v >= 1e4)
-        snprintf(buf, n, "%.1fk", v / 1e3);
-    else
-        snprintf(buf, n, "%.0f", v);
-}
-
 /* One line per operator: events in and out, and their rate since the last report. */
 static void print_progress(sl_runtime *rt, uint64_t *last, double dt)
 {
@@ -324,9 +312,9 @@ static void print_progress(sl_runtime *rt, uint64_t *last, double dt)
     for (size_t o = 0; o < n; o++) {
         uint64_t moved = st[o].in + st[o].out;
         char in[16], outb[16], rate[16];
-        human(in, sizeof in, (double)st[o].in);
-        human(outb, sizeof outb, (double)st[o].out);
-        human(rate, sizeof rate, dt > 0 ? (double)(moved - last[o]) / dt : 0);
+        sl_metrics_human(in, sizeof in, (double)st[o].in);
+        sl_metrics_human(outb, sizeof outb, (double)st[o].out);
+        sl_metrics_human(rate, sizeof rate, dt > 0 ? (double)(moved - last[o]) / dt : 0);
         last[o] = moved;
         fprintf(stderr, "  %-20s in %8s  out %8s  %8s ev/s%s\n", st[o].name, in, outb, rate,
                 st[o].errors ? "  (errors)" : "");

@@ -324,15 +324,3 @@ long sl_sample_bottleneck(const sl_sample *a, const sl_sample *b)
     }
     return best;
 }
-
-void sl_human(char *buf, size_t n, double v)
-{
-    if (v >= 1e9)
-        snprintf(buf, n, "%.2fG", v / 1e9);
-    else if (v >= 1e6)
-        snprintf(buf, n, "%.2fM", v / 1e6);
-    else if (v >= 1e4)
-        snprintf(buf, n, "%.1fk", v / 1e3);
-    else
-        snprintf(buf, n, "%.0f", v);
-}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h" /* sl_metrics_human */
+
 /* One operator, its instances summed. */
 typedef struct sl_op_sample {
     char name[64], type[64];
@@ -58,8 +60,5 @@ void sl_sample_rates(const sl_sample *a, const sl_sample *b, size_t op, sl_op_ra
  * backpressure (a slow consumer further down would be the one to blame).
  */
 long sl_sample_bottleneck(const sl_sample *a, const sl_sample *b);
-
-/* "1.23M", "45.6k", "789": v in at most 6 characters. */
-void sl_human(char *buf, size_t n, double v);
 
 #endif

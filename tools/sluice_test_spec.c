@@ -25,16 +25,6 @@ static const char *const test_keys[] = {"name",  "description", "set",      "inp
 static const char *const expect_keys[] = {"events", "count", "order", "match", NULL};
 static const char *const input_keys[] = {"file", NULL};
 
-static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void diag_at(sl_diag *d, const sl_node *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sl_diag_vadd(d, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, fmt, ap);
-    va_end(ap);
-}
-
 /* "unknown key 'k' in WHERE (did you mean 'x'?)" for every key of map m not in keys. */
 static void check_keys(const sl_node *m, const char *const *keys, const char *where, sl_diag *d)
 {
@@ -45,7 +35,7 @@ static void check_keys(const sl_node *m, const char *const *keys, const char *wh
         if (known)
             continue;
         const char *s = sl_suggest(m->keys[i], keys);
-        diag_at(d, m->key_nodes[i], "unknown key '%s' in %s%s%s%s", m->keys[i], where,
+        sl_node_diag(d, m->key_nodes[i], "unknown key '%s' in %s%s%s%s", m->keys[i], where,
                 s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
     }
 }
@@ -54,7 +44,7 @@ static void check_keys(const sl_node *m, const char *const *keys, const char *wh
 static const char *scalar(const sl_node *n, const char *key, sl_diag *d)
 {
     if (n->kind != SL_NODE_SCALAR || n->is_null || !*n->str) {
-        diag_at(d, n, "'%s' must be a non-empty scalar", key);
+        sl_node_diag(d, n, "'%s' must be a non-empty scalar", key);
         return NULL;
     }
     return n->str;
@@ -67,7 +57,7 @@ static void load_timeout(const sl_node *n, int64_t *ns, sl_diag *d)
     if (!n)
         return;
     if (n->kind != SL_NODE_SCALAR || sl_parse_duration(n->str, ns) != 0 || *ns <= 0) {
-        diag_at(d, n, "invalid timeout '%s' (expected a duration like 30s or 2m)",
+        sl_node_diag(d, n, "invalid timeout '%s' (expected a duration like 30s or 2m)",
                 n->kind == SL_NODE_SCALAR ? n->str : "");
         *ns = 0;
     }
@@ -88,19 +78,19 @@ static void load_sets(const sl_node *n, sl__strs *sets, sl_diag *d)
         for (size_t i = 0; i < n->n; i++) {
             const sl_node *s = n->items[i];
             if (s->kind != SL_NODE_SCALAR || !strchr(s->str, '='))
-                diag_at(d, s, "a 'set' list item is KEY=VALUE, like operators.x.within=2h");
+                sl_node_diag(d, s, "a 'set' list item is KEY=VALUE, like operators.x.within=2h");
             else if (sl__strs_add(sets, s->str) != 0)
-                diag_at(d, s, "out of memory");
+                sl_node_diag(d, s, "out of memory");
         }
     } else if (n->kind == SL_NODE_MAP) {
         for (size_t i = 0; i < n->n; i++) {
             sl_wbuf_reset(&w);
             if (sl__node_to_flow(n->items[i], &w) != 0 ||
                 sl__strs_addf(sets, "%s=%s", n->keys[i], (const char *)w.data) != 0)
-                diag_at(d, n->items[i], "out of memory");
+                sl_node_diag(d, n->items[i], "out of memory");
         }
     } else {
-        diag_at(d, n, "'set' must be a mapping of dotted keys to values, like "
+        sl_node_diag(d, n, "'set' must be a mapping of dotted keys to values, like "
                       "{operators.x.within: 2h}");
     }
     sl_wbuf_fini(&w);
@@ -118,7 +108,7 @@ static void load_rule_keys(const sl_node *m, sl__test_rule *r, sl_diag *d)
             r->any_order = !strcmp(o->str, "any");
         } else {
             const char *s = o->kind == SL_NODE_SCALAR ? sl_suggest(o->str, orders) : NULL;
-            diag_at(d, o, "invalid order '%s' (strict or any)%s%s%s",
+            sl_node_diag(d, o, "invalid order '%s' (strict or any)%s%s%s",
                     o->kind == SL_NODE_SCALAR ? o->str : "", s ? " (did you mean '" : "",
                     s ? s : "", s ? "'?)" : "");
         }
@@ -128,7 +118,7 @@ static void load_rule_keys(const sl_node *m, sl__test_rule *r, sl_diag *d)
             r->exact = !strcmp(x->str, "exact");
         } else {
             const char *s = x->kind == SL_NODE_SCALAR ? sl_suggest(x->str, matches) : NULL;
-            diag_at(d, x, "invalid match '%s' (partial or exact)%s%s%s",
+            sl_node_diag(d, x, "invalid match '%s' (partial or exact)%s%s%s",
                     x->kind == SL_NODE_SCALAR ? x->str : "", s ? " (did you mean '" : "",
                     s ? s : "", s ? "'?)" : "");
         }
@@ -158,20 +148,20 @@ static void load_input(sl__test_file *f, sl__test_input *in, const sl_node *v, s
         const sl_node *file = sl_node_get(v, "file");
         const char *path = file ? scalar(file, "file", d) : NULL;
         if (!file)
-            diag_at(d, v, "input '%s': expected a list of events or {file: x.jsonl}",
+            sl_node_diag(d, v, "input '%s': expected a list of events or {file: x.jsonl}",
                     in->source);
         if (path && !(in->file = relative_to(f->path, path)))
-            diag_at(d, file, "out of memory");
+            sl_node_diag(d, file, "out of memory");
         return;
     }
     if (v->kind != SL_NODE_SEQ) {
-        diag_at(d, v, "input '%s': expected a list of events or {file: x.jsonl}", in->source);
+        sl_node_diag(d, v, "input '%s': expected a list of events or {file: x.jsonl}", in->source);
         return;
     }
     for (size_t i = 0; i < v->n; i++) {
         const sl_node *e = v->items[i];
         if (e->kind == SL_NODE_SEQ || (e->kind == SL_NODE_SCALAR && e->is_null && !e->quoted))
-            diag_at(d, e, "an input event is a mapping like {id: e1, type: t, data: {...}} "
+            sl_node_diag(d, e, "an input event is a mapping like {id: e1, type: t, data: {...}} "
                           "(or a string: one raw input line)");
     }
     in->events = v;
@@ -188,12 +178,12 @@ static void load_events(sl__test_expect *x, const sl_node *list, sl_diag *d)
         uint8_t *copy = NULL;
         sl_wbuf_reset(&w);
         if (sl__node_to_msgpack(e, &w) != 0 || !(copy = malloc(w.len ? w.len : 1))) {
-            diag_at(d, e, "out of memory");
+            sl_node_diag(d, e, "out of memory");
             break;
         }
         memcpy(copy, w.data, w.len);
         if (sl__test_events_add(&x->events, copy, w.len, e->line, NULL) != 0) {
-            diag_at(d, e, "out of memory");
+            sl_node_diag(d, e, "out of memory");
             break;
         }
     }
@@ -209,7 +199,7 @@ static void load_expect(sl__test_expect *x, const sl_node *v, sl_diag *d)
         return;
     }
     if (v->kind != SL_NODE_MAP) {
-        diag_at(d, v, "expect '%s': expected a list of events, {count: N} or "
+        sl_node_diag(d, v, "expect '%s': expected a list of events, {count: N} or "
                       "{events: [...], order: any}%s", x->target,
                 v->kind == SL_NODE_SCALAR && v->is_null ? " (for no output write [] or use "
                                                           "no_output)" : "");
@@ -219,21 +209,21 @@ static void load_expect(sl__test_expect *x, const sl_node *v, sl_diag *d)
     const sl_node *events = sl_node_get(v, "events"), *count = sl_node_get(v, "count");
     load_rule_keys(v, &x->rule, d);
     if (events && count) {
-        diag_at(d, count, "expect '%s': give either 'events' or 'count', not both", x->target);
+        sl_node_diag(d, count, "expect '%s': give either 'events' or 'count', not both", x->target);
     } else if (count) {
         int64_t c;
         if (count->kind != SL_NODE_SCALAR || sl_parse_int(count->str, &c) != 0 || c < 0)
-            diag_at(d, count, "invalid count '%s' (expected an integer >= 0)",
+            sl_node_diag(d, count, "invalid count '%s' (expected an integer >= 0)",
                     count->kind == SL_NODE_SCALAR ? count->str : "");
         else
             x->rule.count = c;
         if (sl_node_get(v, "order") || sl_node_get(v, "match"))
-            diag_at(d, v, "expect '%s': 'order' and 'match' apply to 'events', not to 'count'",
+            sl_node_diag(d, v, "expect '%s': 'order' and 'match' apply to 'events', not to 'count'",
                     x->target);
     } else if (events && events->kind == SL_NODE_SEQ) {
         load_events(x, events, d);
     } else {
-        diag_at(d, events ? events : v, "expect '%s': expected 'events' (a list) or 'count'",
+        sl_node_diag(d, events ? events : v, "expect '%s': expected 'events' (a list) or 'count'",
                 x->target);
     }
 }
@@ -254,7 +244,7 @@ static int repeated(const sl__test_case *tc, const char *target, const sl_node *
 {
     for (size_t i = 0; i < tc->n_expects; i++)
         if (!strcmp(tc->expects[i].target, target)) {
-            diag_at(d, at, "'%s' is expected twice in test '%s' (also at line %d)", target,
+            sl_node_diag(d, at, "'%s' is expected twice in test '%s' (also at line %d)", target,
                     tc->name, tc->expects[i].at->line);
             return 1;
         }
@@ -267,19 +257,19 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
     tc->at = t;
     tc->name = "";
     if (t->kind != SL_NODE_MAP) {
-        diag_at(d, t, "a test is a mapping with 'name', 'inputs' and 'expect'");
+        sl_node_diag(d, t, "a test is a mapping with 'name', 'inputs' and 'expect'");
         return;
     }
     check_keys(t, test_keys, "a test", d);
     const sl_node *name = sl_node_get(t, "name");
     if (!name)
-        diag_at(d, t, "a test needs a 'name'");
+        sl_node_diag(d, t, "a test needs a 'name'");
     else if (scalar(name, "name", d))
         tc->name = name->str;
 
     for (size_t i = 0; i < fsets->n; i++)
         if (sl__strs_add(&tc->sets, fsets->v[i]) != 0)
-            diag_at(d, t, "out of memory");
+            sl_node_diag(d, t, "out of memory");
     const sl_node *own = sl_node_get(t, "set");
     tc->own_sets = own && !own->is_null;
     load_sets(own, &tc->sets, d);
@@ -294,7 +284,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
     if (inputs && inputs->kind == SL_NODE_MAP) {
         tc->inputs = calloc(inputs->n ? inputs->n : 1, sizeof *tc->inputs);
         if (!tc->inputs) {
-            diag_at(d, inputs, "out of memory");
+            sl_node_diag(d, inputs, "out of memory");
             return;
         }
         tc->n_inputs = inputs->n;
@@ -304,7 +294,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
             load_input(f, &tc->inputs[i], inputs->items[i], d);
         }
     } else if (inputs && !inputs->is_null) {
-        diag_at(d, inputs, "'inputs' must be a mapping of source name -> list of events");
+        sl_node_diag(d, inputs, "'inputs' must be a mapping of source name -> list of events");
     }
 
     const sl_node *expect = sl_node_get(t, "expect");
@@ -312,7 +302,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
         for (size_t i = 0; i < expect->n; i++) {
             sl__test_expect *x;
             if (add_expect(tc, &x) != 0) {
-                diag_at(d, expect, "out of memory");
+                sl_node_diag(d, expect, "out of memory");
                 return;
             }
             x->target = expect->keys[i];
@@ -321,7 +311,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
             load_expect(x, expect->items[i], d);
         }
     } else if (expect && !expect->is_null) {
-        diag_at(d, expect, "'expect' must be a mapping of sink or port -> expected events");
+        sl_node_diag(d, expect, "'expect' must be a mapping of sink or port -> expected events");
     }
 
     const sl_node *none = sl_node_get(t, "no_output");
@@ -333,7 +323,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
             if (!scalar(s, "no_output", d) || repeated(tc, s->str, s, d))
                 continue;
             if (add_expect(tc, &x) != 0) {
-                diag_at(d, none, "out of memory");
+                sl_node_diag(d, none, "out of memory");
                 return;
             }
             x->target = s->str;
@@ -342,7 +332,7 @@ static void load_test(sl__test_file *f, sl__test_case *tc, const sl_node *t,
         }
     }
     if (!tc->n_expects)
-        diag_at(d, t, "test '%s' checks nothing: add 'expect' or 'no_output'", tc->name);
+        sl_node_diag(d, t, "test '%s' checks nothing: add 'expect' or 'no_output'", tc->name);
 }
 
 /* "dir/x.test.yaml" -> "dir/x.yaml" (NULL if the name has no ".test." part). */
@@ -383,7 +373,7 @@ int sl__test_file_load(const char *path, sl_diag *d, sl__test_file **out)
     }
     const sl_node *root = f->root;
     if (root->kind != SL_NODE_MAP) {
-        diag_at(d, root, "a test file is a mapping with 'tests' (docs/testing.md)");
+        sl_node_diag(d, root, "a test file is a mapping with 'tests' (docs/testing.md)");
         goto err;
     }
     check_keys(root, file_keys, "the test file", d);
@@ -392,20 +382,20 @@ int sl__test_file_load(const char *path, sl_diag *d, sl__test_file **out)
     if (pname)
         f->pipeline = relative_to(path, pname);
     else if (!pl && !(f->pipeline = default_pipeline(path)))
-        diag_at(d, root, "which pipeline does this file test? Name it with 'pipeline: x.yaml' "
+        sl_node_diag(d, root, "which pipeline does this file test? Name it with 'pipeline: x.yaml' "
                          "(or call the file x.test.yaml)");
     load_timeout(sl_node_get(root, "timeout"), &file_timeout, d);
     load_sets(sl_node_get(root, "set"), &fsets, d);
 
     const sl_node *tests = sl_node_get(root, "tests");
     if (!tests) {
-        diag_at(d, root, "the test file has no 'tests'");
+        sl_node_diag(d, root, "the test file has no 'tests'");
     } else if (tests->kind != SL_NODE_SEQ || tests->n == 0) {
-        diag_at(d, tests, "'tests' must be a non-empty list of tests");
+        sl_node_diag(d, tests, "'tests' must be a non-empty list of tests");
     } else {
         f->tests = calloc(tests->n, sizeof *f->tests);
         if (!f->tests) {
-            diag_at(d, tests, "out of memory");
+            sl_node_diag(d, tests, "out of memory");
             goto err;
         }
         f->n_tests = tests->n;
@@ -413,7 +403,7 @@ int sl__test_file_load(const char *path, sl_diag *d, sl__test_file **out)
             load_test(f, &f->tests[i], tests->items[i], &fsets, file_timeout, d);
             for (size_t j = 0; j < i && *f->tests[i].name; j++)
                 if (!strcmp(f->tests[j].name, f->tests[i].name))
-                    diag_at(d, f->tests[i].at, "two tests are named '%s' (the other at line %d)",
+                    sl_node_diag(d, f->tests[i].at, "two tests are named '%s' (the other at line %d)",
                             f->tests[i].name, f->tests[j].at->line);
         }
     }
@@ -559,20 +549,20 @@ size_t sl__test_case_check(const sl__test_case *tc, const sl_pipeline *p, sl_dia
         long op = sl_pipeline_find(p, in->source);
         const char **sources = op_names(p, SL_OP_SOURCE);
         if (!sources) {
-            diag_at(d, in->at, "out of memory");
+            sl_node_diag(d, in->at, "out of memory");
             break;
         }
         join(sources, p->n_ops, list, sizeof list);
         if (op < 0) {
             const char *s = sl_suggest(in->source, sources);
             if (s)
-                diag_at(d, in->at, "input '%s' names no source of pipeline '%s' (did you mean "
+                sl_node_diag(d, in->at, "input '%s' names no source of pipeline '%s' (did you mean "
                                    "'%s'?)", in->source, p->name, s);
             else
-                diag_at(d, in->at, "input '%s' names no source of pipeline '%s' (sources: %s)",
+                sl_node_diag(d, in->at, "input '%s' names no source of pipeline '%s' (sources: %s)",
                         in->source, p->name, list);
         } else if (!(p->ops[op].op->flags & SL_OP_SOURCE)) {
-            diag_at(d, in->at, "input '%s' is not a source but %s; events are given to "
+            sl_node_diag(d, in->at, "input '%s' is not a source but %s; events are given to "
                                "sources (sources: %s)", in->source, p->ops[op].op->name, list);
         }
         free(sources);
@@ -580,7 +570,7 @@ size_t sl__test_case_check(const sl__test_case *tc, const sl_pipeline *p, sl_dia
     for (size_t i = 0; i < tc->n_expects; i++) {
         sl__test_target t;
         if (sl__test_resolve(p, tc->expects[i].target, &t, err, sizeof err) != 0)
-            diag_at(d, tc->expects[i].at, "expect: %s", err);
+            sl_node_diag(d, tc->expects[i].at, "expect: %s", err);
     }
     return d->n - before;
 }

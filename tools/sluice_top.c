@@ -92,12 +92,12 @@ static void frame(const char *addr, const sl_sample *a, const sl_sample *b, int 
         if (o->source)
             snprintf(in, sizeof in, "-");
         else
-            sl_human(in, sizeof in, r.in);
+            sl_metrics_human(in, sizeof in, r.in);
         if (o->sink)
             snprintf(out, sizeof out, "-");
         else
-            sl_human(out, sizeof out, r.out);
-        sl_human(err, sizeof err, r.errors);
+            sl_metrics_human(out, sizeof out, r.out);
+        sl_metrics_human(err, sizeof err, r.errors);
         fmt_pct(busy, sizeof busy, r.busy, b->timing && !o->source);
         fmt_pct(bp, sizeof bp, r.backpressure, 1);
         if (o->queue >= 0)
@@ -106,7 +106,7 @@ static void frame(const char *addr, const sl_sample *a, const sl_sample *b, int 
             snprintf(q, sizeof q, "-");
         fmt_duration(lag, sizeof lag, o->has_wm ? o->wm_lag_s : -1);
         if (o->state_bytes >= 0) {
-            sl_human(st, sizeof st, (double)o->state_bytes);
+            sl_metrics_human(st, sizeof st, (double)o->state_bytes);
             strncat(st, "B", sizeof st - strlen(st) - 1);
         } else {
             snprintf(st, sizeof st, "-");
