@@ -7,13 +7,14 @@ extern const sl_operator sl_op_source_generator, sl_op_source_file, sl_op_source
     sl_op_sink_file, sl_op_sink_stdout, sl_op_sink_zmq, sl_op_sink_null, sl_op_identity,
     sl_op_filter, sl_op_transform, sl_op_route, sl_op_aggregate, sl_op_join, sl_op_dedup, sl_op_throttle;
 extern const sl_operator sl_op_sink_log, sl_op_source_log;
+extern const sl_operator sl_op_auth;
 
 static const sl_operator *const builtins[] = {
     &sl_op_source_generator, &sl_op_source_file, &sl_op_source_zmq, &sl_op_sink_file,
     &sl_op_sink_stdout,      &sl_op_sink_zmq,    &sl_op_sink_null,  &sl_op_identity,
     &sl_op_filter,           &sl_op_transform,   &sl_op_route,      &sl_op_aggregate,
     &sl_op_join,             &sl_op_dedup,       &sl_op_throttle,
-    &sl_op_source_log,       &sl_op_sink_log,
+    &sl_op_source_log,       &sl_op_sink_log,     &sl_op_auth,
 };
 
 void sl_builtin_register(void)
