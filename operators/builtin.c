@@ -7,6 +7,7 @@ extern const sl_operator sl_op_source_generator, sl_op_source_file, sl_op_source
     sl_op_sink_file, sl_op_sink_stdout, sl_op_sink_zmq, sl_op_sink_null, sl_op_identity,
     sl_op_filter, sl_op_transform, sl_op_route, sl_op_aggregate, sl_op_join, sl_op_dedup, sl_op_throttle;
 extern const sl_operator sl_op_sink_log, sl_op_source_log;
+extern const sl_operator sl_op_ratelimit;
 extern const sl_operator sl_op_auth;
 
 static const sl_operator *const builtins[] = {
@@ -14,7 +15,8 @@ static const sl_operator *const builtins[] = {
     &sl_op_sink_stdout,      &sl_op_sink_zmq,    &sl_op_sink_null,  &sl_op_identity,
     &sl_op_filter,           &sl_op_transform,   &sl_op_route,      &sl_op_aggregate,
     &sl_op_join,             &sl_op_dedup,       &sl_op_throttle,
-    &sl_op_source_log,       &sl_op_sink_log,     &sl_op_auth,
+    &sl_op_source_log,       &sl_op_sink_log,     &sl_op_ratelimit,
+    &sl_op_auth,
 };
 
 void sl_builtin_register(void)

@@ -19,14 +19,11 @@
  * without changing anything.
  *
  * Buckets: one per (limit, key value), the key compared by its msgpack
- * bytes. Records live in a slab (recs) with a free list; an open-addressing
- * table (linear probing, backward-shift deletion) maps a 64-bit hash of
- * (limit index, key bytes) to a record; key bytes live in an arena that is
- * compacted when more than half of it is dead. A min-heap on tat finds the
- * bucket to evict once `max_keys` are held: a full one when there is any
- * (exact), else the one that will be full soonest (counted "evicted"; see
- * docs/operators.md for why not the least recently used). Everything grows
- * by doubling up to max_keys: no allocation per event once warm.
+ * bytes, in the bounded table of bucket_table.h (shared with `ratelimit`):
+ * once `max_keys` are held a full bucket is forgotten first (exact), else
+ * the one that will be full soonest (counted "evicted"; see
+ * docs/operators.md for why not the least recently used). No allocation per
+ * event once the table has grown.
  *
  * Modes: drop (counted "dropped"), reroute (a drop-ledger envelope on
  * `over_limit` with retry_after_ms), delay (sleep on the stage thread until
@@ -34,10 +31,6 @@
  * through ZeroMQ's high-water mark; one key's wait delays every event
  * behind it in this instance). A key or select expression that fails sends
  * the event to `errors`.
- *
- * Invariants: every record in use is in the table exactly once and in the
- * heap at heap_pos; recs[i].heap_pos == FREE for records on the free list;
- * n_used <= max_keys.
  */
 #include <math.h>
 #include <stdio.h>
@@ -45,17 +38,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "hash.h"
+#include "bucket_table.h"
 #include "sluice/operator.h"
 
 #define MAX_LIMITS 64
-#define MAX_KEYS_LIMIT (1u << 28)
-#define MIN_RATE 1e-9                          /* T <= 1e18 ns */
-#define MAX_RATE 1e9                           /* T >= 1 ns */
-#define MAX_TOLERANCE_NS 1000000000000000000ll /* (burst-1)*T: ~31 years */
-#define SLICE_NS 50000000ll                    /* delay: look at a hard stop at least this often */
+#define MAX_KEYS_LIMIT SL_BUCKET_MAX_KEYS
+#define MIN_RATE 1e-9                             /* T <= 1e18 ns */
+#define MAX_RATE 1e9                              /* T >= 1 ns */
+#define MAX_TOLERANCE_NS SL_GCRA_MAX_TOLERANCE_NS /* (burst-1)*T: ~31 years */
+#define SLICE_NS 50000000ll     /* delay: look at a hard stop at least this often */
 #define WAKE_SLACK_NS 1000000ll /* delay: wake-up lateness not charged to the stream */
-#define FREE UINT32_MAX
 
 enum { MODE_DELAY, MODE_DROP, MODE_REROUTE };
 
@@ -68,19 +60,6 @@ typedef struct limit {
     int64_t tol_ns;   /* (burst - 1) * T */
     char detail[192]; /* the envelope's detail, formatted once */
 } limit;
-
-typedef struct bucket {
-    int64_t tat;
-    uint64_t hash;
-    uint32_t key_off, key_len; /* in the arena; key_off links the free list when free */
-    uint32_t limit;
-    uint32_t heap_pos; /* FREE: on the free list */
-} bucket;
-
-typedef struct slot {
-    uint64_t hash;
-    uint32_t rec1; /* record index + 1; 0: empty */
-} slot;
 
 typedef struct counts {
     uint64_t passed, dropped, rerouted, delayed, unlimited, evicted, errors;
@@ -95,15 +74,7 @@ typedef struct throttle {
     uint32_t max_keys;
     int over_port, errors_port;
     int checked_ports;
-    /* buckets */
-    bucket *recs;
-    uint32_t cap_recs, hw, n_used, free_head;
-    uint32_t *heap; /* n_used record indices, min tat on top */
-    slot *slots;
-    uint32_t mask; /* slot count - 1 (a power of two), or 0 before the first */
-    sl_wbuf arena[2];
-    int cur;     /* arena[cur] holds the keys */
-    size_t dead; /* bytes of arena[cur] no record uses */
+    sl_bucket_table buckets;
     /* per-event scratch, reused */
     sl_wbuf keybuf, selbuf, extra;
     counts c;
@@ -147,8 +118,7 @@ static int set_limit(sl_ctx *ctx, limit *l, const char *what, const sl_node *rat
                         "%s: rate must be a number of events per second from 1e-9 to 1e9", what);
         return -1;
     }
-    double ceiled = ceil(l->rate);
-    l->burst = ceiled < 1 ? 1 : (int64_t)ceiled;
+    l->burst = sl_gcra_default_burst(l->rate);
     if (burst_at && (h->node_kind(burst_at) != SL_NODE_SCALAR ||
                      h->node_int(burst_at, &l->burst) != 0 || l->burst < 1)) {
         h->config_error(ctx, burst_at, "%s: burst must be an integer of at least 1", what);
@@ -226,7 +196,6 @@ static int throttle_init(sl_ctx *ctx, void **state)
     if (!t) return SL_ERROR;
     *state = t;
     t->top = -1;
-    t->free_head = FREE;
     t->over_port = h->port(ctx, "over_limit");
     t->errors_port = h->port(ctx, "errors");
     const char *mode = h->node_str(h->param(ctx, "mode"));
@@ -241,6 +210,7 @@ static int throttle_init(sl_ctx *ctx, void **state)
         bad = 1;
     }
     t->max_keys = (uint32_t)mk;
+    sl_bucket_table_init(&t->buckets, t->max_keys);
 
     const sl_node *rate = h->param(ctx, "rate"), *burst = h->param(ctx, "burst");
     const sl_node *limits = h->param(ctx, "limits"), *select = h->param(ctx, "select");
@@ -285,194 +255,6 @@ static int throttle_init(sl_ctx *ctx, void **state)
         bad = 1;
     }
     return bad ? SL_ERROR : SL_OK;
-}
-
-/* ---------------------------------------------------------------- buckets */
-
-/* Hash of (limit, key bytes): the key's, with the limit mixed in; never 0. */
-static uint64_t key_hash(uint32_t li, const uint8_t *k, size_t n)
-{
-    uint64_t x = sl_hash_bytes(k, n) ^ ((uint64_t)li * 0x9e3779b97f4a7c15ull);
-    return x ? x : 1;
-}
-
-static inline const uint8_t *key_of(const throttle *t, const bucket *b)
-{
-    return t->arena[t->cur].data + b->key_off;
-}
-
-static void heap_set(throttle *t, uint32_t pos, uint32_t r)
-{
-    t->heap[pos] = r;
-    t->recs[r].heap_pos = pos;
-}
-
-static void sift_up(throttle *t, uint32_t pos)
-{
-    uint32_t r = t->heap[pos];
-    int64_t tat = t->recs[r].tat;
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (t->recs[t->heap[parent]].tat <= tat) break;
-        heap_set(t, pos, t->heap[parent]);
-        pos = parent;
-    }
-    heap_set(t, pos, r);
-}
-
-static void sift_down(throttle *t, uint32_t pos)
-{
-    uint32_t r = t->heap[pos], n = t->n_used;
-    int64_t tat = t->recs[r].tat;
-    for (;;) {
-        uint32_t c = 2 * pos + 1;
-        if (c >= n) break;
-        if (c + 1 < n && t->recs[t->heap[c + 1]].tat < t->recs[t->heap[c]].tat) c++;
-        if (tat <= t->recs[t->heap[c]].tat) break;
-        heap_set(t, pos, t->heap[c]);
-        pos = c;
-    }
-    heap_set(t, pos, r);
-}
-
-/* Rebuild the slot table with n_slots (a power of two) slots. Returns 0 or -1 (out of memory). */
-static int rehash(throttle *t, uint32_t n_slots)
-{
-    slot *s = calloc(n_slots, sizeof *s);
-    if (!s) return -1;
-    uint32_t mask = n_slots - 1;
-    for (uint32_t i = 0; t->slots && i <= t->mask; i++) {
-        if (!t->slots[i].rec1) continue;
-        uint32_t j = (uint32_t)t->slots[i].hash & mask;
-        while (s[j].rec1)
-            j = (j + 1) & mask;
-        s[j] = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = s;
-    t->mask = mask;
-    return 0;
-}
-
-/* Room for one more record: slab, heap and a table at most half full. Returns 0 or -1. */
-static int reserve_one(throttle *t)
-{
-    if (t->free_head == FREE && t->hw == t->cap_recs) {
-        uint32_t cap = t->cap_recs ? t->cap_recs * 2 : 16;
-        if (cap > t->max_keys) cap = t->max_keys;
-        bucket *r = realloc(t->recs, (size_t)cap * sizeof *r);
-        if (!r) return -1;
-        t->recs = r;
-        uint32_t *hp = realloc(t->heap, (size_t)cap * sizeof *hp);
-        if (!hp) return -1;
-        t->heap = hp;
-        t->cap_recs = cap;
-    }
-    if (!t->slots || (uint64_t)(t->n_used + 1) * 2 > (uint64_t)t->mask + 1)
-        return rehash(t, t->slots ? (t->mask + 1) * 2 : 32);
-    return 0;
-}
-
-/* Copy the live keys into the other arena, so that dead bytes do not pile up. */
-static int compact(throttle *t)
-{
-    sl_wbuf *from = &t->arena[t->cur], *to = &t->arena[!t->cur];
-    sl_wbuf_reset(to);
-    if (sl_wbuf_reserve(to, from->len - t->dead) != 0) return -1;
-    for (uint32_t i = 0; i < t->hw; i++) {
-        bucket *b = &t->recs[i];
-        if (b->heap_pos == FREE) continue;
-        uint32_t off = (uint32_t)to->len;
-        sl_wbuf_append(to, from->data + b->key_off, b->key_len); /* reserved: cannot fail */
-        b->key_off = off;
-    }
-    t->cur = !t->cur;
-    t->dead = 0;
-    return 0;
-}
-
-/* Forget record r: out of the table (backward-shift deletion), the heap and the arena. */
-static void remove_bucket(throttle *t, uint32_t r)
-{
-    bucket *b = &t->recs[r];
-    uint32_t i = (uint32_t)b->hash & t->mask;
-    while (t->slots[i].rec1 != r + 1)
-        i = (i + 1) & t->mask;
-    for (uint32_t j = i;;) {
-        j = (j + 1) & t->mask;
-        if (!t->slots[j].rec1) break;
-        uint32_t home = (uint32_t)t->slots[j].hash & t->mask;
-        /* the entry at j may move to the hole at i unless its home lies cyclically in (i, j] */
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            t->slots[i] = t->slots[j];
-            i = j;
-        }
-    }
-    t->slots[i].rec1 = 0;
-    uint32_t pos = b->heap_pos, last = t->heap[--t->n_used];
-    if (pos != t->n_used) {
-        heap_set(t, pos, last);
-        sift_up(t, pos);
-        sift_down(t, t->recs[last].heap_pos);
-    }
-    t->dead += b->key_len;
-    b->heap_pos = FREE;
-    b->key_off = t->free_head;
-    t->free_head = r;
-}
-
-/*
- * The bucket of (limit li, key k), made (full) if new, evicting one when
- * max_keys are held. Returns the record index, or FREE when out of memory.
- */
-static uint32_t get_bucket(throttle *t, uint32_t li, const uint8_t *k, size_t klen, int64_t now)
-{
-    uint64_t hash = key_hash(li, k, klen);
-    if (t->slots) {
-        for (uint32_t i = (uint32_t)hash & t->mask; t->slots[i].rec1; i = (i + 1) & t->mask) {
-            if (t->slots[i].hash != hash) continue;
-            bucket *b = &t->recs[t->slots[i].rec1 - 1];
-            if (b->limit == li && b->key_len == klen &&
-                (klen == 0 || memcmp(key_of(t, b), k, klen) == 0))
-                return t->slots[i].rec1 - 1;
-        }
-    }
-    if (t->n_used == t->max_keys) {
-        uint32_t victim = t->heap[0];
-        if (t->recs[victim].tat > now) /* not full: forgetting it forgives what it owes */
-            t->c.evicted++;
-        remove_bucket(t, victim);
-    }
-    if (klen > UINT32_MAX / 2 || reserve_one(t) != 0) return FREE;
-    sl_wbuf *a = &t->arena[t->cur];
-    if (t->dead > 65536 && t->dead > a->len / 2) {
-        if (compact(t) != 0) return FREE;
-        a = &t->arena[t->cur];
-    }
-    if (a->len + klen > UINT32_MAX || (klen && sl_wbuf_append(a, k, klen) != 0)) return FREE;
-    uint32_t r;
-    if (t->free_head != FREE) {
-        r = t->free_head;
-        t->free_head = t->recs[r].key_off;
-    } else {
-        r = t->hw++;
-    }
-    bucket *b = &t->recs[r];
-    b->tat = now; /* full: the same as a bucket that was never used */
-    b->hash = hash;
-    b->key_off = (uint32_t)(a->len - klen);
-    b->key_len = (uint32_t)klen;
-    b->limit = li;
-    t->heap[t->n_used] = r;
-    b->heap_pos = t->n_used++;
-    sift_up(t, b->heap_pos);
-    uint32_t i = (uint32_t)hash & t->mask;
-    while (t->slots[i].rec1)
-        i = (i + 1) & t->mask;
-    t->slots[i].hash = hash;
-    t->slots[i].rec1 = r + 1;
-    return r;
 }
 
 /* --------------------------------------------------------------- data path */
@@ -540,8 +322,8 @@ static int police(throttle *t, sl_ctx *ctx, uint32_t r, const limit *l, const ui
                   size_t len)
 {
     const sl_host *h = ctx->host;
-    bucket *b = &t->recs[r];
-    int64_t now = h->monotonic(ctx), at = b->tat - l->tol_ns; /* at: when it conforms */
+    int64_t tat = sl_bucket_table_tat(&t->buckets, r);
+    int64_t now = h->monotonic(ctx), at = tat - l->tol_ns; /* at: when it conforms */
     if (now < at) {
         if (t->mode == MODE_DROP) {
             t->c.dropped++;
@@ -571,8 +353,7 @@ static int police(throttle *t, sl_ctx *ctx, uint32_t r, const limit *l, const ui
          */
         now = now - at <= WAKE_SLACK_NS ? at : now - WAKE_SLACK_NS;
     }
-    b->tat = (b->tat > now ? b->tat : now) + l->t_ns;
-    sift_down(t, b->heap_pos); /* tat only grows */
+    sl_bucket_table_set_tat(&t->buckets, r, (tat > now ? tat : now) + l->t_ns);
     t->c.passed++;
     return 1;
 }
@@ -620,8 +401,11 @@ static int throttle_process(void *state, sl_ctx *ctx, int input, const sl_batch 
             k = t->keybuf.data;
             klen = t->keybuf.len;
         }
-        uint32_t r = get_bucket(t, (uint32_t)li, k, klen, h->monotonic(ctx));
-        if (r == FREE) {
+        int evicted;
+        uint32_t r =
+            sl_bucket_table_get(&t->buckets, (uint32_t)li, k, klen, h->monotonic(ctx), &evicted);
+        t->c.evicted += (uint64_t)evicted;
+        if (r == SL_BUCKET_NONE) {
             h->log(ctx, SL_LOG_ERROR, "out of memory for the bucket table");
             rc = SL_ERROR;
             break;
@@ -641,11 +425,7 @@ static void throttle_destroy(void *state)
 {
     throttle *t = state;
     if (!t) return;
-    free(t->recs);
-    free(t->heap);
-    free(t->slots);
-    sl_wbuf_fini(&t->arena[0]);
-    sl_wbuf_fini(&t->arena[1]);
+    sl_bucket_table_fini(&t->buckets);
     sl_wbuf_fini(&t->keybuf);
     sl_wbuf_fini(&t->selbuf);
     sl_wbuf_fini(&t->extra);
