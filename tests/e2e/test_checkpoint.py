@@ -439,9 +439,15 @@ class Visible:
         self.size = {p: 0 for p in self.paths}
         self.prefix = {p: hashlib.sha256(b"").hexdigest() for p in self.paths}
 
-    def advance(self, t, what):
+    def advance(self, t, what, killed=False):
         """Check every file still starts with what it held last time and ends
-        with a complete line; remember the new state. Returns total growth."""
+        with a complete line; remember the new state. Returns total growth.
+
+        killed: the process was just killed with SIGKILL. It may have died in
+        the middle of publishing a part (a copy onto the visible file), which
+        leaves a torn last line until the next run republishes the part at the
+        same offset (docs/checkpoints.md). Then only the complete lines are
+        remembered: the next look must still start with them."""
         grown = 0
         for p in self.paths:
             try:
@@ -458,6 +464,10 @@ class Visible:
                 t.fail("%s: the visible file %s was rewritten, not grown: it held %d bytes, "
                        "now %d bytes and the first %d bytes differ"
                        % (what, p, old, len(data), min(old, len(data))))
+            if killed and data and not data.endswith(b"\n"):
+                t.log("%s: %s ends with a torn line (%d bytes): the next run must complete it"
+                      % (what, p, len(data) - data.rfind(b"\n") - 1))
+                data = data[:data.rfind(b"\n") + 1]
             if data and not data.endswith(b"\n"):
                 t.fail("%s: the visible file %s ends with a partial line (%d bytes): %r"
                        % (what, p, len(data), data[-120:]))
@@ -882,7 +892,7 @@ def scenario_slow_sink(t, root):
             t.fail("(d) run %d ended before the kill (exit %s): the throttle does not slow it"
                    "\n%s" % (i + 1, r.poll(), r.result(r.poll()).describe()))
         r.kill9()
-        grown = vis.advance(t, "(d) after kill %d" % (i + 1))
+        grown = vis.advance(t, "(d) after kill %d" % (i + 1), killed=True)
         t.check(grown > 0, "(d) kill -9 %d, %.1f s into run %d: the visible output grew by %d bytes "
                 "(checkpoints complete behind a slow sink)" % (i + 1, time.monotonic() - r.started,
                                                               i + 1, grown))
@@ -995,7 +1005,8 @@ def scenario_generator(t, root):
             stop(t, r, signal.SIGTERM, "(i) generator: SIGTERM in run %d" % (i + 1))
         else:
             r.kill9()
-        grown = vis.advance(t, "(i) generator: after %s in run %d" % (how, i + 1))
+        grown = vis.advance(t, "(i) generator: after %s in run %d" % (how, i + 1),
+                            killed=how == "kill -9")
         t.check(grown > 0, "(i) generator: %s in run %d after %d more bytes were published"
                 % (how, i + 1, grown))
     res = run_to_end(t, c, "(i) generator: last run", timeout=60)

@@ -177,7 +177,8 @@ def crash_loop(t, make_case, input_path, sinks, duration, stats, rnd, what, comp
                     stats.scan_stderr(r.stderr().decode("utf-8", "replace"))
                     vis.advance(t, "%s: after kill %d (run %d of sequence %d, %.2f s into it, %s%s)"
                                 % (what, len(stats.kills), n, stats.sequences, lifetime, phase,
-                                   "" if phase != "reading" else " at %.0f%% of the input" % (frac * 100)))
+                                   "" if phase != "reading" else " at %.0f%% of the input" % (frac * 100)),
+                                killed=True)
                     if vis.total() > 0:
                         stats.after_publish += 1
                     continue

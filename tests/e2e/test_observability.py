@@ -154,8 +154,13 @@ def main(t):
             "the throttle's output rate from two scrapes is its rate %d/s (%.0f/s)" % (RATE, out_rate))
     bp = (value(s2, "sluice_operator_backpressure_seconds_total", "uniq") -
           value(s1, "sluice_operator_backpressure_seconds_total", "uniq")) / (up2 - up1)
-    t.check(bp > 0.3, "the stage feeding the throttle waits on it: backpressure %.0f%% of the time"
-            % (bp * 100))
+    bp_slow = (value(s2, "sluice_operator_backpressure_seconds_total", "slow") -
+               value(s1, "sluice_operator_backpressure_seconds_total", "slow")) / (up2 - up1)
+    # (how much depends on how fast the stage before it can go: ~50% in a release
+    # build, ~20% under ASan on a loaded machine; the throttle itself never waits)
+    t.check(bp > 0.1 and bp_slow < 0.02,
+            "the stage feeding the throttle waits on it (backpressure %.0f%% of the time), the "
+            "throttle does not (%.1f%%)" % (bp * 100, bp_slow * 100))
     q = value(s2, "sluice_operator_input_queue_batches", "slow")
     t.check(q is not None and q >= 1, "batches wait in the throttle's input queue (%s)" % q)
 
