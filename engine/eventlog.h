@@ -183,6 +183,15 @@ typedef struct sl_eventlog_query {
     uint64_t after;           /* (the last one of the previous page, in this order) */
     uint64_t limit;           /* at most this many events; 0: no limit */
     int desc;                 /* newest first */
+    /*
+     * With has_after: nonzero when `after_time_ns` is the cursor event's time
+     * (as the visit saw it). The query then resumes after (after_time_ns,
+     * after) without looking the event up, so the cursor stays valid after
+     * retention removed its event (the gateway's cursors); zero: the event
+     * must still be in the log (-ENOENT otherwise).
+     */
+    int after_has_time;
+    int64_t after_time_ns;
 } sl_eventlog_query;
 
 /* Called for each result in order; ev->data is borrowed for the call. Nonzero stops. */
@@ -190,8 +199,8 @@ typedef int (*sl_eventlog_visit)(void *arg, const sl_eventlog_event *ev);
 
 /*
  * Run a query. Returns the number of events visited, or a negative code:
- * -ENOENT when the cursor's event is gone (removed by retention), -EINVAL
- * for a bad query.
+ * -ENOENT when the cursor's event is gone (removed by retention) and the
+ * cursor has no time (after_has_time), -EINVAL for a bad query.
  */
 int64_t sl_eventlog_query_run(sl_eventlog *log, const sl_eventlog_query *q, sl_eventlog_visit visit,
                               void *arg);

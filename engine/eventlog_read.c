@@ -335,16 +335,22 @@ int64_t sl_eventlog_query_run(sl_eventlog *log, const sl_eventlog_query *qq, sl_
         evlog_suffix(q.hi, qq->to_ns, 0);
     if (qq->has_after) { /* resume after (its time, its offset) in this order */
         MDB_val k = {8, ob}, v;
-        sl_eventlog_event ev;
+        sl_eventlog_event ev = {.time_ns = qq->after_time_ns};
         evlog_put64(ob, qq->after);
-        if ((rc = mdb_get(txn, e->events, &k, &v)) != 0 ||
-            (rc = evlog_decode(qq->after, &v, &ev)) != 0) {
+        if (!qq->after_has_time && ((rc = mdb_get(txn, e->events, &k, &v)) != 0 ||
+                                    (rc = evlog_decode(qq->after, &v, &ev)) != 0)) {
             rc = rc == MDB_NOTFOUND ? -ENOENT : evlog_rc(rc);
             goto out;
         }
         uint8_t s[16];
         if (!q.desc) {
-            evlog_suffix(s, ev.time_ns, qq->after + 1);
+            if (qq->after == UINT64_MAX) { /* (a made-up cursor) the next key is (time + 1, 0) */
+                if (ev.time_ns == INT64_MAX)
+                    goto out; /* nothing after it */
+                evlog_suffix(s, ev.time_ns + 1, 0);
+            } else {
+                evlog_suffix(s, ev.time_ns, qq->after + 1);
+            }
             if (memcmp(s, q.lo, 16) > 0)
                 memcpy(q.lo, s, 16);
         } else {

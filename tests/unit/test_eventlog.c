@@ -409,14 +409,14 @@ static void test_query_by_type_and_time(void **st)
     static const char *const two[] = {"payment", "order.created", "payment"}; /* a repeat */
     static const char *const none[] = {"no.such.type"};
     sl_eventlog_query qs[] = {
-        {paid, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0},
-        {paid, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 1},
-        {two, 3, T0 + 10 * SEC, T0 + 20 * SEC, 0, 0, 0, 0},
-        {two, 3, T0 + 10 * SEC, T0 + 20 * SEC, 0, 0, 0, 1},
-        {NULL, 0, INT64_MIN, INT64_MAX, 0, 0, 0, 0},   /* every type, untyped included */
-        {NULL, 0, T0, T0 + 5 * SEC, 0, 0, 0, 1},
-        {none, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0},
-        {paid, 1, T0 + 7 * SEC, T0 + 7 * SEC, 0, 0, 0, 0}, /* empty range */
+        {paid, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0, 0, 0},
+        {paid, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 1, 0, 0},
+        {two, 3, T0 + 10 * SEC, T0 + 20 * SEC, 0, 0, 0, 0, 0, 0},
+        {two, 3, T0 + 10 * SEC, T0 + 20 * SEC, 0, 0, 0, 1, 0, 0},
+        {NULL, 0, INT64_MIN, INT64_MAX, 0, 0, 0, 0, 0, 0},   /* every type, untyped included */
+        {NULL, 0, T0, T0 + 5 * SEC, 0, 0, 0, 1, 0, 0},
+        {none, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0, 0, 0},
+        {paid, 1, T0 + 7 * SEC, T0 + 7 * SEC, 0, 0, 0, 0, 0, 0}, /* empty range */
     };
     uint64_t want[N];
     got *g = calloc(1, sizeof *g);
@@ -429,25 +429,30 @@ static void test_query_by_type_and_time(void **st)
             if (g->off[i] != want[i])
                 fail_msg("query %zu: result %zu is offset %llu, expected %llu", qi, i,
                          (unsigned long long)g->off[i], (unsigned long long)want[i]);
-        /* pages of 7 with a cursor: the same events, each once */
-        sl_eventlog_query q = qs[qi];
-        q.limit = 7;
-        size_t seen = 0;
-        for (;;) {
-            g->n = 0;
-            int64_t n = sl_eventlog_query_run(log, &q, collect, g);
-            assert_true(n >= 0 && n <= 7);
-            for (int64_t i = 0; i < n; i++)
-                assert_int_equal(g->off[i], want[seen++]);
-            if (n < 7)
-                break;
-            q.has_after = 1;
-            q.after = g->off[n - 1];
+        /* pages of 7 with a cursor: the same events, each once; the cursor is the offset
+         * alone (looked up) or (time, offset) as the visit saw them */
+        for (int with_time = 0; with_time < 2; with_time++) {
+            sl_eventlog_query q = qs[qi];
+            q.limit = 7;
+            size_t seen = 0;
+            for (;;) {
+                g->n = 0;
+                int64_t n = sl_eventlog_query_run(log, &q, collect, g);
+                assert_true(n >= 0 && n <= 7);
+                for (int64_t i = 0; i < n; i++)
+                    assert_int_equal(g->off[i], want[seen++]);
+                if (n < 7)
+                    break;
+                q.has_after = 1;
+                q.after = g->off[n - 1];
+                q.after_has_time = with_time;
+                q.after_time_ns = g->t[n - 1];
+            }
+            assert_int_equal(seen, k);
         }
-        assert_int_equal(seen, k);
     }
     assert_true(model(types, times, N, &qs[2], want) > 10); /* the checks above were not vacuous */
-    sl_eventlog_query bad = {NULL, 0, T0 + 1, T0, 0, 0, 0, 0};
+    sl_eventlog_query bad = {NULL, 0, T0 + 1, T0, 0, 0, 0, 0, 0, 0};
     assert_int_equal(sl_eventlog_query_run(log, &bad, collect, g), -EINVAL);
     sl_eventlog_stats s;
     assert_int_equal(sl_eventlog_stats_get(log, &s), 0);
@@ -490,9 +495,29 @@ static void test_retention_by_age(void **st)
     assert_int_equal(sl_eventlog_get(log, "old1", 4, &ev, &copy), 1);
     got *g = calloc(1, sizeof *g);
     static const char *const t[] = {"t"};
-    sl_eventlog_query q = {t, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0};
+    sl_eventlog_query q = {t, 1, INT64_MIN, INT64_MAX, 0, 0, 0, 0, 0, 0};
     assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), 3);
     assert_int_equal(g->off[0], 5);
+    /* a cursor on a removed event: refused without its time, followed with it */
+    q.has_after = 1;
+    q.after = 2;
+    g->n = 0;
+    assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), -ENOENT);
+    q.after_has_time = 1;
+    q.after_time_ns = T0 + 2;
+    assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), 3);
+    assert_int_equal(g->off[0], 5);
+    q.desc = 1; /* newest first: before (T0 + 2, 2) there is nothing left */
+    assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), 0);
+    q.desc = 0; /* a made-up cursor at the largest offset: after it comes the next time */
+    q.after = UINT64_MAX;
+    q.after_time_ns = T0 + 10;
+    g->n = 0;
+    assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), 2);
+    assert_int_equal(g->off[0], 6);
+    q.after_time_ns = INT64_MAX;
+    assert_int_equal(sl_eventlog_query_run(log, &q, collect, g), 0);
+    q.has_after = q.after_has_time = 0;
     /* a reader left behind sees the gap: the first event it gets is 5 */
     sl_eventlog_reader *r;
     sl_eventlog_event evs[8];
