@@ -13,7 +13,7 @@ ROOT=$PWD
 
 PACKAGES=(meson ninja-build pkg-config gcc g++ python3
           libzmq3-dev libmsgpack-dev liblmdb-dev libyaml-dev libcmocka-dev
-          libsimdjson-dev libyajl-dev libjansson-dev libmicrohttpd-dev libssl-dev zlib1g-dev
+          libsimdjson-dev libyajl-dev libjansson-dev libmicrohttpd-dev libssl-dev zlib1g-dev libh2o-evloop-dev
           graphviz prometheus)
 
 install_packages() {
