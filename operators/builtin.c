@@ -12,6 +12,7 @@ extern const sl_operator sl_op_auth;
 extern const sl_operator sl_op_cache, sl_op_cache_store;
 extern const sl_operator sl_op_catalog;
 extern const sl_operator sl_op_events_api;
+extern const sl_operator sl_op_source_http, sl_op_respond;
 
 static const sl_operator *const builtins[] = {
     &sl_op_source_generator, &sl_op_source_file, &sl_op_source_zmq, &sl_op_sink_file,
@@ -19,8 +20,10 @@ static const sl_operator *const builtins[] = {
     &sl_op_filter,           &sl_op_transform,   &sl_op_route,      &sl_op_aggregate,
     &sl_op_join,             &sl_op_dedup,       &sl_op_throttle,
     &sl_op_source_log,       &sl_op_sink_log,     &sl_op_ratelimit,
-    &sl_op_auth,             &sl_op_cache,       &sl_op_cache_store, &sl_op_catalog,
-    &sl_op_events_api,
+    &sl_op_cache,            &sl_op_cache_store,
+    &sl_op_auth,             &sl_op_events_api,
+    &sl_op_source_http,      &sl_op_respond,
+    &sl_op_catalog,
 };
 
 void sl_builtin_register(void)
